@@ -1,0 +1,182 @@
+"""One configuration object for the Seq2Exp model, with YAML round-trip and the paper's presets.
+
+Our names differ from the authors' (``GeneBiMambaMIRNP`` config keys); the mapping is::
+
+    d_model            <- d_model            n_layers_generator <- gen_n_layer
+    n_layers_predictor <- enc_n_layer        window             <- seq_range
+    centre             <- center_len         shared_backbone    <- enc_prd_ps
+    positional_embedding <- pos_enc          generator_reads_signals <- enc_prd_ps (hard)
+    signals[i].constant <- prior_beta[i]     signals[i].weight  <- prior_weight[i] (normalised)
+    signal_scale       <- prior_scale_factor beta_min           <- beta_min
+    prior_mean         <- marginal_mean      prior_scale        <- marginal_scale
+    mask_threshold     <- sample_threshold   variant "hard"     <- post_hard_dist
+    d_state, d_conv, expand, dt_rank, dt_min, dt_max, dt_init_floor <- ssm_cfg
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+Variant = Literal["soft", "hard"]
+Combine = Literal["released", "paper"]
+HardGradient = Literal["released", "straight_through"]
+
+
+@dataclass
+class SignalTrack:
+    """One epigenomic signal channel and its Beta prior: alpha = (x + beta_min) * scale,
+    beta = (constant + beta_min) * scale; ``weight`` is its share in the weighted sum."""
+
+    name: str
+    constant: float
+    weight: float
+
+
+PAPER_SIGNALS = (SignalTrack("h3k27ac", 1.5, 0.4), SignalTrack("dnase", 0.2, 0.4), SignalTrack("hic", 1.0, 0.2))
+ACCESSIBILITY_SIGNALS = (SignalTrack("dnase", 0.2, 1.0),)
+
+
+@dataclass
+class ModelConfig:
+    """Everything that decides the Seq2Exp architecture and its loss; see the module docstring
+    for the authors' names of each field."""
+
+    variant: Variant = "soft"
+    combine: Combine = "released"
+    hard_gradient: HardGradient = "released"
+    d_model: int = 128
+    n_layers_generator: int = 4
+    n_layers_predictor: int = 4
+    shared_backbone: bool = False
+    positional_embedding: bool = False
+    generator_reads_signals: bool = False
+    rc_equivariant: bool = False
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int = 0
+    dt_min: float = 0.001
+    dt_max: float = 0.1
+    dt_init_floor: float = 1e-4
+    norm_eps: float = 1e-5
+    window: int = 200_000
+    centre: int = 2_000
+    signals: list[SignalTrack] = field(default_factory=lambda: [dataclasses.replace(s) for s in PAPER_SIGNALS])
+    signal_scale: float = 10.0
+    beta_min: float = 1.0
+    prior_mean: float = 0.1
+    prior_scale: float = 10.0
+    mask_threshold: float = 0.5
+    n_gene_features: int = 9
+    kl_weight: float = 0.01
+    init_residual_layers: int = 64
+
+    def __post_init__(self) -> None:
+        self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
+        self.validate()
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def resolved_dt_rank(self) -> int:
+        return self.dt_rank or math.ceil(self.d_model / 16)
+
+    @property
+    def n_signals(self) -> int:
+        return len(self.signals)
+
+    @property
+    def prior_alpha_beta(self) -> tuple[float, float]:
+        """Beta prior of the mask with the configured mean and scale (alpha = scale)."""
+        return self.prior_scale, self.prior_scale * (1 - self.prior_mean) / self.prior_mean
+
+    @property
+    def centre_slice(self) -> slice:
+        start = (self.window - self.centre) // 2
+        return slice(start, start + self.centre)
+
+    def validate(self) -> None:
+        checks = [
+            (self.variant in ("soft", "hard"), f"variant must be 'soft' or 'hard', got {self.variant!r}"),
+            (self.combine in ("released", "paper"), f"combine must be 'released' or 'paper', got {self.combine!r}"),
+            (self.hard_gradient in ("released", "straight_through"),
+             f"hard_gradient must be 'released' or 'straight_through', got {self.hard_gradient!r}"),
+            (self.d_model > 0 and self.n_layers_generator > 0, "d_model and n_layers_generator must be positive"),
+            (self.shared_backbone or self.n_layers_predictor > 0, "n_layers_predictor must be positive"),
+            (0 < self.centre <= self.window, f"centre ({self.centre}) must lie in (0, window={self.window}]"),
+            (len(self.signals) > 0, "at least one signal track is needed"),
+            (all(s.weight > 0 for s in self.signals), "signal weights must be positive"),
+            (0 < self.prior_mean < 1 and self.prior_scale > 0, "prior_mean must be in (0, 1), prior_scale > 0"),
+            (not (self.rc_equivariant and self.d_model % 2), "rc_equivariant needs an even d_model"),
+            (not (self.rc_equivariant and (self.positional_embedding or self.variant == "hard")),
+             "rc_equivariant is only defined for the soft variant without positional embedding"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"invalid model config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "model config") -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+        return cls(**data)
+
+    def to_yaml(self, path: Union[str, Path]) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> "ModelConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if "model" in data and isinstance(data["model"], dict) and len(data) == 1:
+            data = data["model"]
+        return cls.from_dict(data, source=str(path))
+
+
+def _signal_from_dict(data: dict[str, Any]) -> SignalTrack:
+    known = {f.name for f in dataclasses.fields(SignalTrack)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"signal track: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+    return SignalTrack(**data)
+
+
+def paper_soft(**overrides: Any) -> ModelConfig:
+    """The released soft model: two backbones, DNA-only generator, b_min 1, scale 10, prior Beta(10, 90)."""
+    return ModelConfig(**{**dict(variant="soft"), **overrides})
+
+
+def paper_hard(**overrides: Any) -> ModelConfig:
+    """The released hard model: one shared backbone with a learned positional embedding, generator reads
+    DNA + position + signals, b_min 0, scale 1, prior mean 0.45 scale 0.1 (Beta(0.1, 0.1222))."""
+    base = dict(variant="hard", shared_backbone=True, positional_embedding=True, generator_reads_signals=True,
+                signal_scale=1.0, beta_min=0.0, prior_mean=0.45, prior_scale=0.1)
+    return ModelConfig(**{**base, **overrides})
+
+
+def tiny(variant: Variant = "soft", **overrides: Any) -> ModelConfig:
+    """A small configuration for tests and demos (the authors' fixture size: d 16, 2+2 layers, 6 kb)."""
+    small = dict(d_model=16, n_layers_generator=2, n_layers_predictor=2, dt_rank=4, window=6_000)
+    return (paper_hard if variant == "hard" else paper_soft)(**{**small, **overrides})
+
+
+PRESETS = {"paper_soft": paper_soft, "paper_hard": paper_hard,
+           "tiny_soft": lambda **kw: tiny("soft", **kw), "tiny_hard": lambda **kw: tiny("hard", **kw)}
+
+
+def preset(name: str, **overrides: Any) -> ModelConfig:
+    """A named preset (``paper_soft``, ``paper_hard``, ``tiny_soft``, ``tiny_hard``) with overrides."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name](**overrides)

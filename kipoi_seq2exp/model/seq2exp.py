@@ -1,0 +1,305 @@
+"""Seq2Exp (Su, Yu, Zhi, Ji, ICLR 2025), read top to bottom as in the paper's section 4:
+
+1. generator: a Caduceus backbone reads the DNA (hard: + position + signals) and gives each base a
+   Beta(alpha1, beta1) over "this base is a regulatory element";
+2. mask distribution: the epigenomic signals give a second Beta per base; the two combine into the
+   mask Beta (``released``: additive weighted sum; ``paper``: product of densities, Proposition 2);
+   training draws a reparameterised sample, inference takes the mean; ``hard`` thresholds at 0.5
+   with a straight-through gradient; blacklisted bases are dropped and the central 2 kb kept;
+3. predictor: a Caduceus backbone reads the masked embeddings (hard: only the selected bases, in
+   order), its output over the central 2 kb is averaged, joined with 9 gene features, and an MLP
+   predicts log expression;
+4. loss: smooth-L1 + kl_weight x KL(mask Beta || prior Beta), averaged over all bases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .caduceus import build_backbone, reverse_complement
+from .config import ModelConfig
+from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj_
+
+EPS = 1e-8
+
+
+@dataclass
+class Seq2ExpOutput:
+    """What one forward pass computes. Shapes: expression (batch,); mask, alpha, beta, post_alpha,
+    post_beta (batch, length); kl a scalar (unweighted, mean over batch and length)."""
+
+    expression: Tensor
+    mask: Tensor
+    alpha: Tensor
+    beta: Tensor
+    post_alpha: Tensor
+    post_beta: Tensor
+    kl: Tensor
+    details: Optional[dict[str, Tensor]] = None
+
+    @property
+    def mask_ratio(self) -> Tensor:
+        """Fraction of the window selected (soft: summed soft values), per example, as in the paper."""
+        return self.mask.mean(dim=-1)
+
+
+@dataclass
+class LossTerms:
+    total: Tensor
+    prediction: Tensor
+    kl: Tensor
+
+
+def beta_kl(alpha: Tensor, beta: Tensor, prior_alpha: float, prior_beta: float) -> Tensor:
+    """Closed-form KL(Beta(alpha, beta) || Beta(prior_alpha, prior_beta)), elementwise."""
+    a0 = torch.as_tensor(prior_alpha, dtype=alpha.dtype, device=alpha.device)
+    b0 = torch.as_tensor(prior_beta, dtype=alpha.dtype, device=alpha.device)
+    log_b = torch.lgamma(alpha) + torch.lgamma(beta) - torch.lgamma(alpha + beta)
+    log_b0 = torch.lgamma(a0) + torch.lgamma(b0) - torch.lgamma(a0 + b0)
+    return (log_b0 - log_b + (alpha - a0) * torch.digamma(alpha) + (beta - b0) * torch.digamma(beta)
+            + (a0 - alpha + b0 - beta) * torch.digamma(alpha + beta))
+
+
+class Seq2Exp(nn.Module):
+    """Seq2Exp model (``released`` architecture by default; see :class:`ModelConfig`).
+
+    Inputs of :meth:`forward`: ``seq`` (batch, length, 4) one-hot A, C, G, T (N = zeros);
+    ``signals`` (batch, length, n_signals) non-negative, channel order of ``cfg.signals``;
+    ``gene_features`` (batch, 9); optional ``blacklist`` (batch, length) bool.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        embed_width = cfg.d_model // 2 if cfg.rc_equivariant else cfg.d_model
+        self.dna_embed = nn.Linear(4, embed_width)
+        self.signal_embed = nn.Linear(cfg.n_signals, embed_width)
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.window, cfg.d_model)) if cfg.positional_embedding else None
+        self.generator = build_backbone(cfg, cfg.n_layers_generator)
+        self.predictor = self.generator if cfg.shared_backbone else build_backbone(cfg, cfg.n_layers_predictor)
+        readout_width = embed_width
+        self.mask_head = nn.Linear(readout_width, 2)
+        self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
+                                  nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
+        weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
+        self.register_buffer("signal_logit_weights", torch.log(weights / weights.sum()))
+        self.register_buffer("signal_constants", torch.tensor([s.constant for s in cfg.signals], dtype=torch.float32))
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ initialisation
+    def reset_parameters(self) -> None:
+        """The released initialisation: Linear biases zero (except dt_proj), mamba-ssm's dt/A/D
+        init, out_proj kaiming / sqrt(init_residual_layers), positional embedding zero."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, MambaDirection):
+                module.conv1d.reset_parameters()
+                init_mamba_direction_(module, self.cfg)
+            elif isinstance(module, BiMamba):
+                init_out_proj_(module, self.cfg)
+        if self.pos_embed is not None:
+            nn.init.zeros_(self.pos_embed)
+
+    # ------------------------------------------------------------------ inputs
+    def check_inputs(self, seq: Tensor, signals: Tensor, gene_features: Tensor,
+                     blacklist: Optional[Tensor] = None) -> None:
+        """Raise ValueError, before any computation, on inputs the model cannot use."""
+        cfg = self.cfg
+        expected = {"seq": (seq, 4), "signals": (signals, cfg.n_signals)}
+        for name, (x, channels) in expected.items():
+            if not torch.is_tensor(x) or not x.is_floating_point():
+                raise ValueError(f"{name} must be a floating-point tensor (batch, length, {channels}); "
+                                 f"got {type(x).__name__} {getattr(x, 'dtype', '')}")
+            if x.dim() != 3 or x.shape[1] != cfg.window or x.shape[2] != channels:
+                raise ValueError(f"{name} must have shape (batch, {cfg.window}, {channels}) "
+                                 f"(window from the model config); got {tuple(x.shape)}")
+        batch = seq.shape[0]
+        if signals.shape[0] != batch:
+            raise ValueError(f"signals batch size {signals.shape[0]} differs from seq batch size {batch}")
+        if gene_features.dim() != 2 or gene_features.shape != (batch, cfg.n_gene_features):
+            raise ValueError(f"gene_features must have shape ({batch}, {cfg.n_gene_features}); "
+                             f"got {tuple(gene_features.shape)}")
+        for name, x in (("signals", signals), ("gene_features", gene_features)):
+            if not torch.isfinite(x).all():
+                raise ValueError(f"{name} contains NaN or inf; replace missing values by 0 before the model")
+        if (signals < 0).any():
+            channel = int((signals < 0).any(dim=1).any(dim=0).nonzero()[0])
+            raise ValueError(f"signal channel {channel} ({cfg.signals[channel].name}) has negative values; "
+                             "signals must be non-negative (raw coverage, log10(1 + contact))")
+        if blacklist is not None and blacklist.shape != seq.shape[:2]:
+            raise ValueError(f"blacklist must have shape {tuple(seq.shape[:2])}; got {tuple(blacklist.shape)}")
+
+    # ------------------------------------------------------------------ 1. generator
+    def embed(self, seq: Tensor, signals: Tensor) -> tuple[Tensor, Tensor]:
+        """DNA (+ position) and signal embeddings, each (batch, length, d_model)."""
+        if self.cfg.rc_equivariant:
+            dna = self.dna_embed(seq)
+            dna = torch.cat([dna, reverse_complement(self.dna_embed(reverse_complement(seq)))], dim=-1)
+            sig = self.signal_embed(signals)
+            sig = torch.cat([sig, reverse_complement(self.signal_embed(signals.flip(1)))], dim=-1)
+            return dna, sig
+        dna = self.dna_embed(seq)
+        if self.pos_embed is not None:
+            dna = dna + self.pos_embed
+        return dna, self.signal_embed(signals)
+
+    def fold_strands(self, hidden: Tensor) -> Tensor:
+        """RC-equivariant features -> strand-invariant ones (sum of a half and the flipped other half)."""
+        if not self.cfg.rc_equivariant:
+            return hidden
+        half = hidden.shape[-1] // 2
+        return hidden[..., :half] + hidden[..., half:].flip(-1)
+
+    def generator_beta(self, generator_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mask logits -> the generator's Beta(alpha1, beta1); logit channel 1 is alpha, 0 is beta."""
+        logits = self.mask_head(self.fold_strands(generator_out))
+        return (F.softplus(logits[..., 1]) + self.cfg.beta_min + EPS,
+                F.softplus(logits[..., 0]) + self.cfg.beta_min + EPS, logits)
+
+    # ------------------------------------------------------------------ 2. mask distribution
+    @property
+    def signal_weights(self) -> Tensor:
+        return torch.softmax(self.signal_logit_weights, dim=0)
+
+    def signal_beta(self, signals: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-channel signal Beta (alpha_i per base, beta_i constant) and their weighted sums."""
+        cfg, w = self.cfg, self.signal_weights.to(signals.dtype)
+        alpha_i = (signals + cfg.beta_min) * cfg.signal_scale
+        beta_i = (self.signal_constants.to(signals.dtype) + cfg.beta_min) * cfg.signal_scale
+        return alpha_i @ w, (beta_i * w).sum(), alpha_i
+
+    def combine(self, post_alpha: Tensor, post_beta: Tensor, sig_alpha: Tensor, sig_beta: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        """Mask Beta from the generator's and the signals' Betas."""
+        if self.cfg.combine == "released":
+            return post_alpha + sig_alpha, post_beta + sig_beta
+        alpha, beta = post_alpha + sig_alpha - 1, post_beta + sig_beta - 1
+        if (alpha <= 0).any() or (beta <= 0).any():
+            raise ValueError("the paper's product-of-Betas rule needs alpha1 + alpha2 > 1 and beta1 + beta2 > 1; "
+                             "raise beta_min or signal_scale (beta_min * (1 + signal_scale) > 1 guarantees it)")
+        return alpha, beta
+
+    def sample_mask(self, alpha: Tensor, beta: Tensor, mask_sample: Optional[Tensor]) -> Tensor:
+        """Training: a reparameterised sample (or ``mask_sample`` replayed); inference: the mean.
+        Hard: 1[z >= threshold] with the straight-through gradient."""
+        if self.training:
+            z = mask_sample if mask_sample is not None else torch.distributions.Beta(alpha, beta).rsample()
+        else:
+            z = alpha / (alpha + beta)
+        if self.cfg.variant == "soft":
+            return z
+        hard = (z >= self.cfg.mask_threshold).to(z.dtype)
+        return hard - z.detach() + z if self.training else hard
+
+    def apply_fixed_regions(self, mask: Tensor, blacklist: Optional[Tensor]) -> Tensor:
+        """Blacklisted bases to 0, then the central ``centre`` bases to 1 (the centre wins)."""
+        mask = mask.clone()
+        if blacklist is not None:
+            mask[blacklist.bool()] = 0.0
+        mask[:, self.cfg.centre_slice] = 1.0
+        return mask
+
+    # ------------------------------------------------------------------ 3. predictor
+    def predict_soft(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictor on (embeddings x mask); readout = mean over the central bases."""
+        out = self.predictor(tokens * mask.unsqueeze(-1))
+        return self.fold_strands(out)[:, self.cfg.centre_slice].mean(dim=1), out
+
+    def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Predictor on the selected bases only, compacted in order and zero-padded at the end to the
+        batch's longest; readout = mean over the compacted positions holding the centre.
+
+        ``released``: gathered embeddings are used as they are, so the prediction loss cannot reach the
+        mask head. ``straight_through``: they are scaled by the (value-1) straight-through mask, which
+        carries the gradient to the generator.
+        """
+        cfg = self.cfg
+        selected = mask.detach() >= 0.5
+        counts = selected.sum(dim=1)
+        longest = int(counts.max())
+        order = torch.argsort((~selected).to(torch.int8), dim=1, stable=True)[:, :longest]
+        gathered = torch.gather(tokens, 1, order.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+        if cfg.hard_gradient == "straight_through":
+            gathered = gathered * torch.gather(mask, 1, order).unsqueeze(-1)
+        valid = torch.arange(longest, device=mask.device)[None, :] < counts[:, None]
+        out = self.predictor(gathered * valid.unsqueeze(-1).to(gathered.dtype))
+        centre_start = selected[:, :cfg.centre_slice.start].sum(dim=1)
+        index = centre_start[:, None] + torch.arange(cfg.centre, device=mask.device)[None, :]
+        readout = torch.gather(out, 1, index.unsqueeze(-1).expand(-1, -1, out.shape[-1])).mean(dim=1)
+        return readout, out, {"valid_counts": counts, "centre_start_in_compacted": centre_start}
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
+                mask_sample: Optional[Tensor] = None, return_details: bool = False) -> Seq2ExpOutput:
+        self.check_inputs(seq, signals, gene_features, blacklist)
+        cfg = self.cfg
+        dna, sig = self.embed(seq, signals)
+        tokens = dna + sig
+        generator_out = self.generator(tokens if cfg.generator_reads_signals else dna)
+        post_alpha, post_beta, logits = self.generator_beta(generator_out)
+        sig_alpha, sig_beta, alpha_i = self.signal_beta(signals)
+        alpha, beta = self.combine(post_alpha, post_beta, sig_alpha, sig_beta)
+        mask = self.apply_fixed_regions(self.sample_mask(alpha, beta, mask_sample), blacklist)
+        extra: dict[str, Tensor] = {}
+        if cfg.variant == "soft":
+            readout, predictor_out = self.predict_soft(tokens, mask)
+        else:
+            readout, predictor_out, extra = self.predict_hard(tokens, mask)
+        p_embed = torch.cat([readout, gene_features.to(readout.dtype)], dim=-1)
+        expression = self.head(p_embed).squeeze(-1)
+        kl = beta_kl(alpha, beta, *cfg.prior_alpha_beta).mean()
+        details = None
+        if return_details:
+            details = dict(mask_logits=logits, generator_out=generator_out, predictor_out=predictor_out,
+                           p_embed=p_embed, signal_alpha=alpha_i, **extra)
+        return Seq2ExpOutput(expression, mask, alpha, beta, post_alpha, post_beta, kl, details)
+
+    def loss(self, output: Seq2ExpOutput, target: Tensor) -> LossTerms:
+        """smooth-L1(expression, target) + kl_weight x KL, as the released code trains."""
+        prediction = F.smooth_l1_loss(output.expression, target.reshape(output.expression.shape))
+        return LossTerms(prediction + self.cfg.kl_weight * output.kl, prediction, output.kl)
+
+    @torch.no_grad()
+    def predict(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
+                rc_average: bool = False) -> Seq2ExpOutput:
+        """Inference: eval-mode forward; with ``rc_average`` the reverse-complemented window is run too
+        and expression and mask are averaged (mask flipped back to the forward strand)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self(seq, signals, gene_features, blacklist)
+            if rc_average:
+                flipped_blacklist = None if blacklist is None else blacklist.flip(1)
+                rc = self(reverse_complement(seq), signals.flip(1), gene_features, flipped_blacklist)
+                out.expression = (out.expression + rc.expression) / 2
+                out.mask = (out.mask + rc.mask.flip(1)) / 2
+        finally:
+            self.train(was_training)
+        return out
+
+    def n_parameters(self) -> int:
+        """Trainable parameters, each shared tensor counted once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def count_parameters_by_hand(cfg: ModelConfig) -> int:
+    """The parameter count written out from the architecture (used to check the module tree)."""
+    d, di, n, r, k = cfg.d_model, cfg.d_inner, cfg.d_state, cfg.resolved_dt_rank, cfg.d_conv
+    direction = di * k + di + di * (r + 2 * n) + r * di + di + di * n + di
+    layer = d + d * 2 * di + di * d + 2 * direction
+    backbone_layers = cfg.n_layers_generator + (0 if cfg.shared_backbone else cfg.n_layers_predictor)
+    backbones = backbone_layers * layer + (1 if cfg.shared_backbone else 2) * d
+    embeddings = (4 * d + d) + (cfg.n_signals * d + d) + (cfg.window * d if cfg.positional_embedding else 0)
+    heads = (d * 2 + 2) + ((d + cfg.n_gene_features) * d + d) + (d * d + d) + (d + 1)
+    return backbones + embeddings + heads
+
+
+__all__ = ["Seq2Exp", "Seq2ExpOutput", "LossTerms", "beta_kl", "count_parameters_by_hand"]
