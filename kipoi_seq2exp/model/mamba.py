@@ -83,14 +83,16 @@ class Block(nn.Module):
 
 
 def init_mamba_direction_(direction: MambaDirection, cfg: ModelConfig) -> None:
-    """mamba-ssm's initialisation of dt_proj (weight and the inverse-softplus dt bias), A and D."""
-    std = cfg.resolved_dt_rank ** -0.5
+    """mamba-ssm's initialisation of dt_proj (weight and the inverse-softplus dt bias), A and D.
+    Sizes come from the module (an RC-equivariant backbone runs at half width)."""
+    d_inner, d_state = direction.A_log.shape
+    std = direction.dt_rank ** -0.5
     nn.init.uniform_(direction.dt_proj.weight, -std, std)
-    dt = torch.exp(torch.rand(cfg.d_inner) * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
-    dt = dt.clamp(min=cfg.dt_init_floor)
+    log_min, log_max = math.log(cfg.dt_min), math.log(cfg.dt_max)
+    dt = torch.exp(torch.rand(d_inner) * (log_max - log_min) + log_min).clamp(min=cfg.dt_init_floor)
     with torch.no_grad():
         direction.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
-        direction.A_log.copy_(torch.log(torch.arange(1, cfg.d_state + 1, dtype=torch.float32)).repeat(cfg.d_inner, 1))
+        direction.A_log.copy_(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1))
         direction.D.fill_(1.0)
 
 

@@ -98,7 +98,7 @@ def _scan_segment(h0: Tensor, dA: Tensor, dBu: Tensor, C: Tensor, chunk: int) ->
 def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                            D: Optional[Tensor] = None, z: Optional[Tensor] = None,
                            delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
-                           segment: int = 2048, chunk: int = 16) -> Tensor:
+                           segment: int = 2048, chunk: int = 32) -> Tensor:
     """Pure-PyTorch scan whose memory grows with ``segment``, not with the sequence length.
 
     Segments are processed in order, carrying the state; with autograd on, each segment is
