@@ -52,10 +52,10 @@ def test_chunked_gradients_match_reference():
 
 def test_backend_override_and_errors(monkeypatch):
     x = {k: v.float() for k, v in scan_inputs(length=40).items()}
-    ref = ss.selective_scan(**x, backend="reference")
+    ref = ss.selective_scan(**x, delta_softplus=True, backend="reference")
     monkeypatch.setenv(ss.ENV_BACKEND, "chunked")
     assert ss.resolve_backend(torch.device("cpu")) == "chunked"
-    assert torch.allclose(ss.selective_scan(**x), ref, atol=1e-5)
+    assert torch.allclose(ss.selective_scan(**x, delta_softplus=True), ref, atol=1e-5)
     monkeypatch.setenv(ss.ENV_BACKEND, "warp-drive")
     with pytest.raises(ValueError, match="not a selective-scan backend"):
         ss.resolve_backend(torch.device("cpu"))

@@ -63,42 +63,44 @@ def selective_scan_reference(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: 
     return _finish(torch.stack(ys, dim=-1), u, D, z)
 
 
-def _scan_segment(h0: Tensor, dA: Tensor, dBu: Tensor, C: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+def _scan_segment(h0: Tensor, delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int
+                  ) -> tuple[Tensor, Tensor]:
     """Scan one segment of S = n_chunks * chunk steps, all chunks of the segment at once.
 
-    ``dA`` (decay logs) and ``dBu`` are ``(batch, d_inner, S, d_state)``; ``C`` is
-    ``(batch, d_state, S)``. Within each chunk the states are computed by a short loop over
-    ``chunk`` steps for every chunk in parallel (starting from zero); the chunk-start states are
-    then carried across chunks and added back with their cumulative decay, which is <= 1 and
-    therefore numerically stable.
+    Inside each chunk a loop of ``chunk`` steps computes, for every chunk in parallel, the state
+    reached from a zero start and the running decay product; a loop over chunks then carries the
+    true chunk-start states, which enter each position through its decay product (<= 1: stable).
+    Time-major layout (chunk step first) keeps every loop slice contiguous.
     """
-    batch, d_inner, seg, d_state = dA.shape
-    n_chunks = seg // chunk
-    dA = dA.view(batch, d_inner, n_chunks, chunk, d_state)
-    dBu = dBu.view(batch, d_inner, n_chunks, chunk, d_state)
-    decay = torch.exp(dA)
-    local = []
-    h = torch.zeros_like(dBu[:, :, :, 0])
-    for t in range(chunk):
-        h = decay[:, :, :, t] * h + dBu[:, :, :, t]
-        local.append(h)
-    local_states = torch.stack(local, dim=3)
-    cum_decay = torch.exp(torch.cumsum(dA, dim=3))
-    chunk_decay = cum_decay[:, :, :, -1]
+    batch, d_inner, seg = u.shape
+    n_chunks, d_state = seg // chunk, A.shape[1]
+
+    def time_major(x: Tensor) -> Tensor:  # (batch, channels, S) -> (chunk, batch, channels, n_chunks)
+        return x.reshape(x.shape[0], x.shape[1], n_chunks, chunk).permute(3, 0, 1, 2)
+
+    delta_t, du_t = time_major(delta), time_major(delta * u)
+    B_t, C_t = time_major(B), time_major(C)
+    A_b = A[None, :, None, :]
+    decay = torch.exp(delta_t[..., None] * A_b)                      # (T, b, d, c, n)
+    drive = du_t[..., None] * B_t[:, :, None].transpose(-1, -2)      # (T, b, d, c, n)
+    local, running = [drive[0]], [decay[0]]
+    for t in range(1, chunk):
+        local.append(torch.addcmul(drive[t], decay[t], local[-1]))
+        running.append(decay[t] * running[-1])
     carried = []
     h = h0
     for c in range(n_chunks):
         carried.append(h)
-        h = chunk_decay[:, :, c] * h + local_states[:, :, c, -1]
-    states = local_states + cum_decay * torch.stack(carried, dim=2)[:, :, :, None]
-    y = torch.einsum("bdsn,bns->bds", states.reshape(batch, d_inner, seg, d_state), C)
-    return y, h
+        h = running[-1][:, :, c] * h + local[-1][:, :, c]
+    states = torch.addcmul(torch.stack(local), torch.stack(running), torch.stack(carried, dim=2))
+    y = torch.einsum("tbdcn,tbnc->bdct", states, C_t)
+    return y.reshape(batch, d_inner, seg), h
 
 
 def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                            D: Optional[Tensor] = None, z: Optional[Tensor] = None,
                            delta_bias: Optional[Tensor] = None, delta_softplus: bool = False,
-                           segment: int = 2048, chunk: int = 32) -> Tensor:
+                           segment: int = 1024, chunk: int = 32) -> Tensor:
     """Pure-PyTorch scan whose memory grows with ``segment``, not with the sequence length.
 
     Segments are processed in order, carrying the state; with autograd on, each segment is
@@ -117,22 +119,16 @@ def selective_scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Te
         args = [x[..., start:stop] for x in (u, delta, B, C)]
         if padded != seg_len:
             args = [F.pad(x, (0, padded - seg_len)) for x in args]
+        u_s, delta_s, B_s, C_s = args
         if torch.is_grad_enabled() and any(x.requires_grad for x in (u, delta, A, B, C, h)):
-            y_seg, h = checkpoint(_segment_from_inputs, h, A, *args, chunk, use_reentrant=False)
+            y_seg, h = checkpoint(_scan_segment, h, delta_s, u_s, A, B_s, C_s, chunk, use_reentrant=False)
         else:
-            y_seg, h = _segment_from_inputs(h, A, *args, chunk)
+            y_seg, h = _scan_segment(h, delta_s, u_s, A, B_s, C_s, chunk)
         if padded != seg_len:
             # Zero-padded steps have delta = 0: decay 1 and no input, so the state is unchanged.
             y_seg = y_seg[..., :seg_len]
         outputs.append(y_seg)
     return _finish(torch.cat(outputs, dim=-1), u, D, z)
-
-
-def _segment_from_inputs(h0: Tensor, A: Tensor, u: Tensor, delta: Tensor, B: Tensor, C: Tensor,
-                         chunk: int) -> tuple[Tensor, Tensor]:
-    dA = delta[..., None] * A[None, :, None, :]
-    dBu = (delta * u)[..., None] * B.transpose(1, 2)[:, None, :, :]
-    return _scan_segment(h0, dA, dBu, C, chunk)
 
 
 def _cuda_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False) -> Tensor:
