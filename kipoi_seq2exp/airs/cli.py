@@ -1,0 +1,25 @@
+"""``seq2exp import-airs``: the authors' released checkpoint -> a zoo member folder."""
+from __future__ import annotations
+
+import argparse
+
+from .importer import import_airs
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("import-airs", help="import an authors' released Seq2Exp checkpoint as a zoo member",
+                              description="Reads the .ckpt without executing pickled code, infers the model "
+                                          "configuration from its tensors, and writes weights + config + provenance.")
+    p.add_argument("checkpoint", help="the authors' Lightning .ckpt (K562/GM12878, soft or hard)")
+    p.add_argument("--variant", required=True, choices=["soft", "hard"], help="released variant of the checkpoint")
+    p.add_argument("--out", required=True, help="member folder to write, e.g. model_zoo/Seq2Exp/K562-released-soft")
+    p.add_argument("--cell-type", default=None, help="recorded in the member's metrics.json")
+    p.add_argument("--window", type=int, default=None,
+                   help="window length in bp (soft checkpoints do not store it; default from the checkpoint or 200000)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = import_airs(args.checkpoint, args.variant, args.out, cell_type=args.cell_type, window=args.window)
+    print(f"imported {args.checkpoint} ({args.variant}) -> {out}")
+    return 0

@@ -1,0 +1,134 @@
+"""``seq2exp import-airs``: turn one of the authors' released Lightning checkpoints into a zoo member.
+
+The configuration is read off the tensors (d_model, layer counts, d_state, dt_rank, signal count,
+window from the hard variant's positional embedding) and checked against the variant the user
+names; the scalar settings that tensors do not carry (signal scale, beta_min, prior, centre) come
+from the checkpoint's hyper_parameters when they are plain data, else from the released presets.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import yaml
+from safetensors.torch import save_model
+
+from ..model import ModelConfig, Seq2Exp, SignalTrack, airs_to_ours, paper_hard, paper_soft
+from ..model.config import PAPER_SIGNALS
+from .checkpoint import CheckpointError, read_checkpoint
+
+WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE = "model.safetensors", "config.yaml", "data.yaml", "metrics.json"
+#: authors' hyper-parameter -> ours, for the scalars the tensors do not carry
+_HPARAM_NAMES = {"center_len": "centre", "prior_scale_factor": "signal_scale", "beta_min": "beta_min",
+                 "marginal_mean": "prior_mean", "marginal_scale": "prior_scale", "sample_threshold": "mask_threshold"}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _layer_count(state: dict[str, torch.Tensor], backbone: str) -> int:
+    indices = {int(m.group(1)) for k in state if (m := re.match(rf"{backbone}\.layers\.(\d+)\.", k))}
+    return max(indices) + 1 if indices else 0
+
+
+def _plain_hparams(hparams: Any) -> dict[str, Any]:
+    """The authors' model settings when hyper_parameters is plain data (else empty: placeholders)."""
+    if isinstance(hparams, dict) and isinstance(hparams.get("model"), dict):
+        return hparams["model"]
+    return {}
+
+
+def infer_config(state: dict[str, torch.Tensor], variant: str, hparams: Any, window: Optional[int],
+                 source: str) -> ModelConfig:
+    """The ModelConfig that the checkpoint's tensors describe; ValueError where they contradict
+    ``variant`` or ``window``."""
+    if variant not in ("soft", "hard"):
+        raise ValueError(f"--variant must be soft or hard, got {variant!r}")
+    required = ["seq_input_layer.weight", "signal_input_layer.weight", "mask_output.weight", "prior_weights",
+                "signal_betas", "generator.backbone.layers.0.mixer.mamba_fwd.A_log",
+                "generator.backbone.layers.0.mixer.mamba_fwd.dt_proj.weight"]
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ValueError(f"{source}: not a Seq2Exp (GeneBiMambaMIRNP) checkpoint: state_dict has no 'model.{missing[0]}'")
+    has_pos = "pos_emb" in state
+    if has_pos != (variant == "hard"):
+        found = "hard (it has pos_emb, one shared backbone)" if has_pos else "soft (no pos_emb)"
+        raise ValueError(f"{source}: --variant {variant} but the checkpoint is the released {found} model; "
+                         f"pass --variant {'hard' if has_pos else 'soft'}")
+    d_model = state["seq_input_layer.weight"].shape[0]
+    a_log = state["generator.backbone.layers.0.mixer.mamba_fwd.A_log"]
+    in_proj = state["generator.backbone.layers.0.mixer.mamba_fwd.in_proj.weight"]
+    settings = {ours: _plain_hparams(hparams)[theirs] for theirs, ours in _HPARAM_NAMES.items()
+                if theirs in _plain_hparams(hparams)}
+    tensor_window = int(state["pos_emb"].shape[1]) if has_pos else None
+    stored_window = _plain_hparams(hparams).get("seq_range")
+    resolved_window = tensor_window or window or stored_window or 200_000
+    if window is not None and tensor_window is not None and window != tensor_window:
+        raise ValueError(f"{source}: the checkpoint's positional embedding covers {tensor_window:,} bp but "
+                         f"--window is {window:,}; use --window {tensor_window} (the dataloader must use it too)")
+    weights = torch.softmax(state["prior_weights"].float(), 0).tolist()
+    constants = state["signal_betas"].float().tolist()
+    names = [s.name for s in PAPER_SIGNALS] if len(constants) == 3 else [f"signal{i}" for i in range(len(constants))]
+    structure = dict(
+        d_model=d_model, d_state=a_log.shape[1], expand=in_proj.shape[0] // (2 * d_model),
+        dt_rank=state["generator.backbone.layers.0.mixer.mamba_fwd.dt_proj.weight"].shape[1],
+        n_layers_generator=_layer_count(state, "generator.backbone"),
+        n_layers_predictor=_layer_count(state, "encoder.backbone"), window=resolved_window,
+        signals=[SignalTrack(n, c, w) for n, c, w in zip(names, constants, weights)],
+        n_gene_features=state["pToExpr.0.weight"].shape[1] - d_model,
+    )
+    make = paper_hard if variant == "hard" else paper_soft
+    return make(**{**structure, **settings})
+
+
+def import_airs(checkpoint: str | os.PathLike, variant: str, out_dir: str | os.PathLike,
+                cell_type: Optional[str] = None, window: Optional[int] = None) -> Path:
+    """Read ``checkpoint`` without running its code, map it to our model, and write a zoo member
+    (weights, config, data config, metrics/provenance) into ``out_dir`` atomically.
+
+    Returns ``out_dir``. Raises CheckpointError / ValueError with the reason; nothing is written then.
+    """
+    path = Path(checkpoint)
+    raw = read_checkpoint(path)
+    state_dict = raw.get("state_dict")
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise CheckpointError(f"{path}: no state_dict in the checkpoint (is it a Lightning .ckpt?)")
+    state = {k.removeprefix("model."): v for k, v in state_dict.items() if torch.is_tensor(v)}
+    cfg = infer_config(state, variant, raw.get("hyper_parameters"), window, str(path))
+    model = Seq2Exp(cfg)
+    model.load_state_dict(airs_to_ours(state, model.state_dict(), cfg, source=str(path)), strict=True)
+    provenance = {"cell_type": cell_type, "origin": "authors' released checkpoint (divelab/AIRS Seq2Exp)",
+                  "checkpoint_file": path.name, "checkpoint_sha256": sha256_of(path), "variant": variant,
+                  "global_step": raw.get("global_step"), "epoch": raw.get("epoch")}
+    data = {"window": cfg.window, "signals": "h3k27ac,dnase,hic" if cfg.n_signals == 3 else None}
+    _write_member(model, data, provenance, Path(out_dir))
+    return Path(out_dir)
+
+
+def _write_member(model: Seq2Exp, data: dict[str, Any], record: dict[str, Any], out_dir: Path) -> None:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.import-"))
+    try:
+        save_model(model, str(staging / WEIGHTS_FILE))
+        model.cfg.to_yaml(staging / CONFIG_FILE)
+        (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
+        (staging / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+        else:
+            for name in (WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE):
+                os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
