@@ -11,6 +11,7 @@ from typing import Callable, Optional, Sequence
 # Modules that add subcommands, in the order ``seq2exp --help`` lists them.
 COMMAND_MODULES = (
     "kipoi_seq2exp.model.cli",
+    "kipoi_seq2exp.simulate.cli",
     "kipoi_seq2exp.airs.cli",
 )
 
