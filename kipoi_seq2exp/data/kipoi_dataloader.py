@@ -1,0 +1,103 @@
+"""Kipoi dataloader: thin glue from Kipoi's arguments to `GeneWindows` (all logic lives there).
+
+Declared by ``dataloaders/Seq2Exp/dataloader.yaml`` (``defined_as:
+kipoi_seq2exp.data.kipoi_dataloader.Seq2ExpDataset``); the yaml's ``args`` must match the
+constructor's arguments exactly (Kipoi checks).
+"""
+from __future__ import annotations
+
+import numpy as np
+from kipoi.data import Dataset
+from kipoi.metadata import GenomicRanges
+
+from .config import DataConfig, HicOptions, TrackConfig
+from .dataset import GeneWindows
+from .errors import DataInputError
+from .genes import read_targets
+
+#: ``signals`` names -> (channel name, kind, constructor argument holding its file).
+SIGNAL_CHOICES = {
+    "h3k27ac": ("H3K27ac", "bigwig", "h3k27ac_bigwig"),
+    "dnase": ("DNase", "bigwig", "dnase_bigwig"),
+    "hic": ("Hi-C", "hic", "hic_file"),
+}
+
+
+def parse_signals(signals: str, files: dict[str, str | None]) -> list[TrackConfig]:
+    """Channels from a comma list such as "h3k27ac,dnase,hic" (order kept), with their files."""
+    names = [s.strip().lower() for s in signals.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SIGNAL_CHOICES]
+    if unknown or not names or len(set(names)) != len(names):
+        raise DataInputError(
+            f"signals = {signals!r}: give distinct names from {list(SIGNAL_CHOICES)}, comma-separated, "
+            f"in the model's channel order (e.g. 'h3k27ac,dnase,hic' or 'dnase')."
+        )
+    tracks = []
+    for name in names:
+        channel, kind, argument = SIGNAL_CHOICES[name]
+        tracks.append(TrackConfig(channel, files[argument], kind))
+    return tracks
+
+
+class Seq2ExpDataset(Dataset):
+    """One example per gene: TSS-centred window of DNA and signals plus the 9 gene features.
+
+    Arguments are documented in ``dataloaders/Seq2Exp/dataloader.yaml``. Windows are not
+    strand-flipped, so ``metadata.ranges.strand`` is '*' (kipoi-veff must not reverse-complement
+    the sequence); the gene's own strand is in ``metadata.gene_strand``.
+    """
+
+    #: kipoi-veff reads this; empty = VCF-overlap mode (windows stay TSS-centred, see kipoi-notes).
+    postprocessing: dict = {}
+
+    def __init__(
+        self,
+        fasta_file,
+        gene_table,
+        h3k27ac_bigwig=None,
+        dnase_bigwig=None,
+        hic_file=None,
+        mrna_features=None,
+        expression_file=None,
+        expression_column="expression",
+        signals="h3k27ac,dnase,hic",
+        window=200000,
+        hic_normalization="VC",
+    ):
+        files = {"h3k27ac_bigwig": h3k27ac_bigwig, "dnase_bigwig": dnase_bigwig, "hic_file": hic_file}
+        config = DataConfig(
+            fasta=fasta_file,
+            gene_table=gene_table,
+            tracks=parse_signals(signals, files),
+            hic=HicOptions(normalization=hic_normalization),
+            mrna_features=mrna_features,
+            window=int(window),
+        )
+        self.windows = GeneWindows(config)
+        ids = self.windows.genes["gene_id"].tolist()
+        self.targets = None
+        if expression_file is not None:
+            self.targets = read_targets(expression_file, expression_column, config.target_transform, ids)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict:
+        example = self.windows.example(index)
+        gene = self.windows.gene_list[index]
+        window = example["window"]
+        out = {
+            "inputs": {
+                "seq": example["seq"],
+                "signals": example["signals"],
+                "gene_features": example["gene_features"],
+            },
+            "metadata": {
+                "ranges": GenomicRanges(chr=gene.chrom, start=window.start, end=window.end, id=gene.gene_id, strand="*"),
+                "gene_id": gene.gene_id,
+                "gene_strand": gene.strand,
+            },
+        }
+        if self.targets is not None:
+            out["targets"] = np.array([self.targets[index]], dtype=np.float32)
+        return out
