@@ -11,8 +11,11 @@ from typing import Callable, Optional, Sequence
 # Modules that add subcommands, in the order ``seq2exp --help`` lists them.
 COMMAND_MODULES = (
     "kipoi_seq2exp.model.cli",
+    "kipoi_seq2exp.train.cli",
     "kipoi_seq2exp.simulate.cli",
     "kipoi_seq2exp.airs.cli",
+    "kipoi_seq2exp.zoo.cli",
+    "kipoi_seq2exp.realdata.cli",
 )
 
 

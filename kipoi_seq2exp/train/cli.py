@@ -1,0 +1,128 @@
+"""``seq2exp train | validate | test | predict | export``: argparse subcommands.
+
+The top-level CLI (:mod:`kipoi_seq2exp.cli`) calls :func:`register` on its subparsers and then
+``args.func(args)``. Handlers import Lightning only when they run, so ``--help`` is fast;
+they turn the errors a user can fix into a one-line message and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+from ..data.errors import DataInputError
+from .config import ConfigError, packaged_configs
+from .export import CheckpointError
+
+USER_ERRORS = (ConfigError, CheckpointError, DataInputError)
+
+SET_HELP = "override one config value, e.g. --set train.max_steps=100 --set data.fasta=hg38.fa (repeatable)"
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(packaged_configs())
+    parser.add_argument("--config", metavar="NAME_OR_PATH",
+                        help=f"run config: a packaged name ({names}) or a YAML path with sections model, data, "
+                        "train; default: the config stored in the checkpoint (--resume / --ckpt)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help=SET_HELP)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add train, validate, test, predict and export; each sets ``func`` to its handler."""
+    p = subparsers.add_parser("train", help="train a Seq2Exp model (OUTPUT_DIR/checkpoints/best.ckpt and last.ckpt)")
+    _add_config_args(p)
+    p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (weights, optimiser, schedule, step); "
+                   "without --config its stored config is used")
+    p.set_defaults(func=train_command)
+
+    for name, text in (("validate", "score a checkpoint on the validation set"),
+                       ("test", "score a checkpoint on the test set (MSE, MAE, Pearson r, mask ratio)")):
+        p = subparsers.add_parser(name, help=text + "; scores also go to <ckpt>.metrics.json")
+        p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
+        _add_config_args(p)
+        p.set_defaults(func=validate_command if name == "validate" else test_command)
+
+    p = subparsers.add_parser("predict", help="predict expression for the genes of a data config, to a TSV")
+    p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
+    p.add_argument("--out", required=True, metavar="TSV", help="output table (one row per gene)")
+    p.add_argument("--split", default="all", choices=("train", "valid", "test", "all"), help="genes to predict")
+    _add_config_args(p)
+    p.set_defaults(func=predict_command)
+
+    p = subparsers.add_parser("export", help="export a checkpoint into a model-zoo folder (safetensors + YAML + metrics)")
+    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("--cell-type", required=True, help="cell type the model was trained on, e.g. K562")
+    p.add_argument("--out", required=True, metavar="DIR", help="e.g. model_zoo/Seq2Exp/K562")
+    p.set_defaults(func=export_command)
+
+
+def _user_errors_exit(run: Callable[[], None], command: str) -> int:
+    try:
+        run()
+    except USER_ERRORS as err:
+        print(f"seq2exp {command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def train_command(args: argparse.Namespace) -> int:
+    def run() -> None:
+        from .export import read_checkpoint
+        from .runner import fit, resolve_run
+
+        checkpoint = read_checkpoint(args.resume) if args.resume else None
+        run_dir = fit(resolve_run(args.config, args.overrides, checkpoint, args.resume), resume=args.resume)
+        print(f"run folder: {run_dir}; checkpoints/best.ckpt = lowest validation MSE, checkpoints/last.ckpt = "
+              "final state")
+
+    return _user_errors_exit(run, "train")
+
+
+def _evaluate_command(args: argparse.Namespace, stage: str) -> int:
+    def run() -> None:
+        from .runner import evaluate
+
+        scores = evaluate(args.ckpt, stage, args.config, args.overrides)
+        print(", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+
+    return _user_errors_exit(run, stage)
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    return _evaluate_command(args, "validate")
+
+
+def test_command(args: argparse.Namespace) -> int:
+    return _evaluate_command(args, "test")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    def run() -> None:
+        from .runner import predict
+
+        table = predict(args.ckpt, args.out, args.split, args.config, args.overrides)
+        print(f"{len(table)} predictions written to {args.out}")
+
+    return _user_errors_exit(run, "predict")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    def run() -> None:
+        from .export import export_checkpoint
+
+        print(f"exported to {export_checkpoint(args.checkpoint, args.cell_type, args.out)}")
+
+    return _user_errors_exit(run, "export")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Stand-alone entry (``python -m kipoi_seq2exp.train``) with the same subcommands."""
+    parser = argparse.ArgumentParser(prog="seq2exp", description="Train, score, predict with and export Seq2Exp")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+__all__ = ["register", "train_command", "validate_command", "test_command", "predict_command",
+           "export_command", "main", "USER_ERRORS"]

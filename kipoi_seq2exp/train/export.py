@@ -1,0 +1,167 @@
+"""Export a training checkpoint into a model-zoo folder, and load such a folder back.
+
+An export folder holds four files, written together (temp folder, then renames):
+
+- ``model.safetensors``: the weights (no pickle; shared tensors, e.g. the hard variant's single
+  backbone, stored once);
+- ``config.yaml``: the :class:`ModelConfig` (named so as not to clash with Kipoi's ``model.yaml``,
+  which may live in the same folder and is left alone);
+- ``data.yaml``: the data config the model was trained on (window, tracks in channel order, ...);
+- ``metrics.json``: cell type, source checkpoint, step, and the validation / test scores known
+  (those stored in the checkpoint, then those of ``<checkpoint>.metrics.json`` that
+  ``seq2exp test`` writes, then any given explicitly).
+
+:func:`load_exported` needs only torch, safetensors and the model package: no Lightning.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+import yaml
+from safetensors.torch import load_model, save_model
+
+from ..model import ModelConfig, Seq2Exp
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.yaml"
+DATA_FILE = "data.yaml"
+METRICS_FILE = "metrics.json"
+EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE)
+STATE_PREFIX = "model."
+CHECKPOINT_KEY = "seq2exp"
+
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is not a kipoi-seq2exp training checkpoint, or does not fit the config."""
+
+
+def read_checkpoint(path: PathLike) -> dict[str, Any]:
+    """Load a kipoi-seq2exp Lightning checkpoint safely (``weights_only``: no code runs from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling refuses foreign classes: e.g. an authors' (OmegaConf) checkpoint
+        raise CheckpointError(
+            f"{path}: not a kipoi-seq2exp training checkpoint ({type(err).__name__}: {str(err).splitlines()[0]}). "
+            "Checkpoints of the authors' code are imported with kipoi_seq2exp.model.airs_mapping instead.") from err
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or "model" not in hparams or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a kipoi-seq2exp training checkpoint (no model config in "
+                              "hyper_parameters); write checkpoints with `seq2exp train`")
+    return checkpoint
+
+
+def model_config_of(checkpoint: dict[str, Any], path: PathLike) -> ModelConfig:
+    return ModelConfig.from_dict(checkpoint["hyper_parameters"]["model"], source=f"{path} (model config)")
+
+
+def model_from_checkpoint(path: PathLike) -> tuple[Seq2Exp, dict[str, Any]]:
+    """The plain `Seq2Exp` of a training checkpoint (eval mode, CPU) and the checkpoint dict."""
+    checkpoint = read_checkpoint(path)
+    model = Seq2Exp(model_config_of(checkpoint, path))
+    state = {k[len(STATE_PREFIX):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(STATE_PREFIX)}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit its own model config: {err}") from err
+    return model.eval(), checkpoint
+
+
+def check_same_model(checkpoint: dict[str, Any], expected: ModelConfig, path: PathLike) -> None:
+    """Raise `CheckpointError` naming every differing key if the checkpoint holds another model."""
+    stored = checkpoint["hyper_parameters"]["model"]
+    wanted = expected.to_dict()
+    differing = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    if differing:
+        details = ", ".join(f"{k}: checkpoint {stored.get(k)!r} vs config {wanted.get(k)!r}" for k in differing[:8])
+        raise CheckpointError(
+            f"{path} was trained with another model config ({details}). Fix: use the config the checkpoint was "
+            "trained with (leave out --config to take it from the checkpoint), or start a new run.")
+
+
+def collect_metrics(checkpoint: dict[str, Any], path: PathLike, cell_type: str,
+                    extra: Optional[dict[str, Any]]) -> dict[str, Any]:
+    evaluated = dict(checkpoint.get(CHECKPOINT_KEY, {}).get("evaluated", {}))
+    sidecar = metrics_sidecar(path)
+    if sidecar.is_file():
+        evaluated.update(json.loads(sidecar.read_text()))
+    evaluated.update(extra or {})
+    return {"cell_type": cell_type, "checkpoint": str(Path(path).resolve()),
+            "global_step": int(checkpoint.get("global_step", 0)), **evaluated}
+
+
+def metrics_sidecar(checkpoint_path: PathLike) -> Path:
+    """Where ``seq2exp test`` leaves the scores of a checkpoint: ``best.ckpt`` -> ``best.metrics.json``."""
+    path = Path(checkpoint_path)
+    return path.with_name(path.stem + ".metrics.json")
+
+
+def export_checkpoint(checkpoint: PathLike, cell_type: str, out_dir: PathLike,
+                      metrics: Optional[dict[str, Any]] = None) -> Path:
+    """Write the export files of ``checkpoint`` into ``out_dir`` (created if needed).
+
+    Parameters
+    ----------
+    checkpoint
+        A ``seq2exp train`` checkpoint (``best.ckpt``, ``last.ckpt``).
+    cell_type
+        Name recorded in ``metrics.json`` (e.g. ``K562``).
+    out_dir
+        Target folder, e.g. ``model_zoo/Seq2Exp/K562``. Files other than the four export files are
+        kept. A new folder appears complete or not at all; in an existing folder each file is
+        replaced by an atomic rename.
+    metrics
+        Extra scores merged into ``metrics.json`` (e.g. ``{"test": {...}}``).
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    model, ckpt = model_from_checkpoint(checkpoint)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.export-{os.getpid()}")  # mkdir, not mkdtemp: umask perms
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        save_model(model, str(staging / WEIGHTS_FILE))
+        model.cfg.to_yaml(staging / CONFIG_FILE)
+        data = ckpt["hyper_parameters"].get("data")
+        (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False) if data else "{}\n")
+        record = collect_metrics(ckpt, checkpoint, cell_type, metrics)
+        (staging / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+        else:
+            for name in EXPORT_FILES:
+                os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def load_exported(directory: PathLike) -> Seq2Exp:
+    """The `Seq2Exp` model of an export folder, in eval mode on the CPU (what the Kipoi wrapper calls)."""
+    directory = Path(directory)
+    missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory}: not a Seq2Exp export (missing {missing}); create one with "
+                                "`seq2exp export CKPT --cell-type NAME --out DIR`")
+    model = Seq2Exp(ModelConfig.from_yaml(directory / CONFIG_FILE))
+    load_model(model, str(directory / WEIGHTS_FILE), strict=True, device="cpu")
+    return model.eval()
+
+
+__all__ = ["export_checkpoint", "load_exported", "read_checkpoint", "model_from_checkpoint", "check_same_model",
+           "metrics_sidecar", "CheckpointError", "EXPORT_FILES", "WEIGHTS_FILE", "CONFIG_FILE", "DATA_FILE",
+           "METRICS_FILE", "CHECKPOINT_KEY"]
