@@ -18,6 +18,12 @@ from ..ops import causal_conv1d, rms_norm, selective_scan
 from .config import ModelConfig
 
 
+def channel_matmul(weight: Tensor, x: Tensor) -> Tensor:
+    """(out, in) x (batch, in, length) -> (batch, out, length) as one bmm on the operands' own
+    strides (``torch.matmul`` folds the batch first and copies a 200 kb activation to do so)."""
+    return torch.bmm(weight.expand(x.shape[0], -1, -1), x)
+
+
 class RMSNorm(nn.Module):
     def __init__(self, d_model: int, eps: float) -> None:
         super().__init__()
@@ -43,13 +49,15 @@ class MambaDirection(nn.Module):
         self.D = nn.Parameter(torch.ones(d_inner))
 
     def forward(self, x: Tensor, z: Tensor) -> Tensor:
-        """x, z: (batch, d_inner, length) -> y: (batch, d_inner, length)."""
+        """x, z: (batch, d_inner, length) -> y: (batch, d_inner, length).
+
+        Channels-first throughout: the projections are GEMMs on (channels, length) blocks, so the
+        scan, the conv and the projections all read their inputs without transposed copies."""
         x = causal_conv1d(x, self.conv1d.weight, self.conv1d.bias, silu=True)
-        dt, B, C = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = (dt @ self.dt_proj.weight.t()).transpose(1, 2)
+        dt, B, C = channel_matmul(self.x_proj.weight, x).split([self.dt_rank, self.d_state, self.d_state], dim=1)
+        delta = channel_matmul(self.dt_proj.weight, dt)
         A = -torch.exp(self.A_log.float())
-        return selective_scan(x, delta, A, B.transpose(1, 2), C.transpose(1, 2), self.D.float(), z,
-                              self.dt_proj.bias.float(), delta_softplus=True)
+        return selective_scan(x, delta, A, B, C, self.D.float(), z, self.dt_proj.bias.float(), delta_softplus=True)
 
 
 class BiMamba(nn.Module):
@@ -64,9 +72,9 @@ class BiMamba(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         """h: (batch, length, d_model) -> (batch, length, d_model)."""
-        x, z = self.in_proj(h).transpose(1, 2).chunk(2, dim=1)
+        x, z = channel_matmul(self.in_proj.weight, h.transpose(1, 2)).chunk(2, dim=1)
         y = self.fwd(x, z) + self.rev(x.flip(-1), z.flip(-1)).flip(-1)
-        return self.out_proj(y.transpose(1, 2))
+        return torch.matmul(y.transpose(1, 2), self.out_proj.weight.t())
 
 
 class Block(nn.Module):

@@ -31,5 +31,6 @@ def causal_conv1d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, silu
 
         return causal_conv1d_fn(x, weight, bias, activation="silu" if silu else None)
     k = weight.shape[-1]
-    y = F.conv1d(F.pad(x, (k - 1, 0)), weight.unsqueeze(1), bias, groups=x.shape[1])
+    # A strided input makes PyTorch's depthwise conv (and its backward) many times slower.
+    y = F.conv1d(F.pad(x.contiguous(), (k - 1, 0)), weight.unsqueeze(1), bias, groups=x.shape[1])
     return F.silu(y) if silu else y

@@ -1,0 +1,70 @@
+"""Run a trained Seq2Exp over a data set and score it with :func:`run_evaluation`: the
+expression metrics per split and the learned mask against the simulated genome's truth."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.config import DataConfig, HicOptions, TrackConfig
+from ..data.dataset import WindowDataset
+from ..model import Seq2Exp
+from ..simulate import SIM_FILES
+from .metrics import Predictions
+from .suite import run_evaluation, simulated_inputs
+
+#: model signal name -> (data-layer track name, simulated file key, kind)
+_SIM_TRACKS = {"h3k27ac": ("H3K27ac", "h3k27ac", "bigwig"), "dnase": ("DNase", "dnase", "bigwig"),
+               "hic": ("Hi-C", "hic", "hic")}
+
+
+def simulated_data_config(sim_dir: str | Path, model: Seq2Exp) -> DataConfig:
+    """The data config that feeds ``model`` from a simulated genome folder (tracks in the model's order)."""
+    unknown = [s.name for s in model.cfg.signals if s.name not in _SIM_TRACKS]
+    if unknown:
+        raise ValueError(f"the simulated genome has no track for model signal(s) {unknown}; it has {list(_SIM_TRACKS)}")
+    tracks = [TrackConfig(_SIM_TRACKS[s.name][0], str(SIM_FILES.path(sim_dir, _SIM_TRACKS[s.name][1])),
+                          _SIM_TRACKS[s.name][2]) for s in model.cfg.signals]
+    return DataConfig(fasta=str(SIM_FILES.path(sim_dir, "fasta")), gene_table=str(SIM_FILES.path(sim_dir, "genes")),
+                      tracks=tracks, hic=HicOptions(normalization="NONE"),
+                      mrna_features=str(SIM_FILES.path(sim_dir, "mrna_features")),
+                      expression=str(SIM_FILES.path(sim_dir, "expression")), window=model.cfg.window)
+
+
+def predict_dataset(model: Seq2Exp, dataset: WindowDataset, batch_size: int = 8) -> Predictions:
+    """gene_id -> (predicted log10 expression, mask (L,) float32), in eval mode, no gradients."""
+    predictions: Predictions = {}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for batch in tqdm(loader, desc="predicting", unit="batch"):
+        out = model.predict(batch["seq"], batch["signals"], batch["gene_features"])
+        for gene_id, value, mask in zip(batch["gene_id"], out.expression.tolist(), out.mask.float().numpy()):
+            predictions[gene_id] = (value, mask.astype(np.float32))
+    return predictions
+
+
+def evaluation_windows(dataset: WindowDataset) -> pd.DataFrame:
+    """The evaluated genes' windows with their split, as ``run_evaluation`` reads them."""
+    rows = []
+    for index in dataset.indices:
+        window, gene = dataset.windows.window(index), dataset.windows.gene_list[index]
+        rows.append((gene.gene_id, gene.chrom, window.start, window.end, dataset.split[index]))
+    return pd.DataFrame(rows, columns=["gene_id", "chrom", "start", "end", "split"])
+
+
+def evaluate_on_simulated(model: Seq2Exp, sim_dir: str | Path, out_dir: str | Path, *,
+                          splits: Sequence[str] = ("valid", "test"), loci: Sequence[str] = (),
+                          method: str = "seq2exp", batch_size: int = 8) -> pd.DataFrame:
+    """Predict every gene of ``splits`` and write metrics.{csv,md}, mask bigWig, element BED and
+    locus PNGs (with MACS3, DNase-ranking and oracle baselines on the same genes) to ``out_dir``."""
+    config = simulated_data_config(sim_dir, model)
+    datasets = [WindowDataset(config, subset=split) for split in splits]
+    predictions: Predictions = {}
+    for dataset in datasets:
+        predictions.update(predict_dataset(model, dataset, batch_size))
+    windows = pd.concat([evaluation_windows(d) for d in datasets], ignore_index=True)
+    return run_evaluation(windows, predictions, out_dir=out_dir, loci=loci, method=method,
+                          centre_length=model.cfg.centre, **simulated_inputs(sim_dir))
