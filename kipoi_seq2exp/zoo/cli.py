@@ -1,0 +1,129 @@
+"""``seq2exp register | example-args | score-variants | install-weights | sync-metrics``: the model-zoo
+subcommands (added to ``seq2exp`` by :mod:`kipoi_seq2exp.cli` through :func:`register`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError
+
+SOURCE_HELP = (f"kipoi model source holding the model (default {DEFAULT_SOURCE_NAME}, added by `seq2exp register`; "
+               "'dir' takes MODEL as a folder path, e.g. /abs/path/model_zoo/Seq2Exp/K562)")
+PATH_HELP = "model source folder (default: model_zoo of this kipoi-seq2exp checkout)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("register", help="add the Seq2Exp model zoo to kipoi as a local source (idempotent)")
+    p.add_argument("--name", default=DEFAULT_SOURCE_NAME, help=f"source name (default {DEFAULT_SOURCE_NAME})")
+    p.add_argument("--path", help=PATH_HELP)
+    p.set_defaults(func=register_command)
+
+    p = subparsers.add_parser("example-args", help="JSON dataloader arguments of a member's bundled example files "
+                              "(absolute paths), for `kipoi predict --dataloader_args`")
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
+    p.add_argument("--path", help=PATH_HELP)
+    p.set_defaults(func=example_args_command)
+
+    p = subparsers.add_parser("score-variants", help="ref / alt / alt-ref expression of every gene whose window holds "
+                              "a variant (SNVs and indels) to a TSV")
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
+    p.add_argument("--source", default=DEFAULT_SOURCE_NAME, help=SOURCE_HELP)
+    p.add_argument("--dataloader_args", nargs="+", required=True, metavar="ARGS",
+                   help="the member's dataloader arguments, as for `kipoi predict`: a JSON string, a JSON/YAML file, "
+                        "or key=value pairs (fasta_file, gene_table, bigWigs, hic_file, mrna_features, ...)")
+    p.add_argument("-i", "--input_vcf", required=True, metavar="VCF",
+                   help="bgzipped VCF with a tabix index (.tbi/.csi)")
+    p.add_argument("-o", "--output", required=True, metavar="TSV", help="output table, one row per (variant, gene)")
+    p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
+    p.set_defaults(func=score_variants_command)
+
+    p = subparsers.add_parser("install-weights", help="install an exported model (folder, .tar.gz/.zip or URL) "
+                              "into a member, checking its md5 and config")
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562")
+    p.add_argument("origin", metavar="FOLDER_ARCHIVE_OR_URL")
+    p.add_argument("--md5", help="md5 of the archive (required for downloads)")
+    p.add_argument("--path", help=PATH_HELP)
+    p.set_defaults(func=install_weights_command)
+
+    p = subparsers.add_parser("sync-metrics", help="copy each exported member's metrics.json into models.tsv "
+                              "(the model info kipoi shows)")
+    p.add_argument("--path", help=PATH_HELP)
+    p.set_defaults(func=sync_metrics_command)
+
+
+def register_command(args: argparse.Namespace) -> int:
+    from .source import find_source_dir, kipoi_config_path, register_source
+
+    changed = register_source(args.name, args.path)
+    state = "added to" if changed else "already in"
+    print(f"kipoi source {args.name!r} -> {find_source_dir(args.path)} ({state} {kipoi_config_path()}); "
+          f"use e.g. `kipoi predict {GROUP}/Demo-soft --source {args.name} ...`")
+    return 0
+
+
+def example_args_command(args: argparse.Namespace) -> int:
+    from .source import example_dataloader_args
+
+    print(json.dumps(example_dataloader_args(args.model, args.path)))
+    return 0
+
+
+def score_variants_command(args: argparse.Namespace) -> int:
+    from kipoi_utils.utils import parse_json_file_str_or_arglist
+
+    from ..data.variants import VariantReport, check_vcf
+    from .variants import score_variants, write_scores
+
+    check_vcf(args.input_vcf)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise ZooError(f"{args.output}: folder {out_dir} does not exist. Fix: create it or choose another output path.")
+    model = load_model(args.model, args.source)
+    dataset = build_dataset(model, parse_json_file_str_or_arglist(args.dataloader_args))
+    report = VariantReport()
+    rows = write_scores(score_variants(model, dataset, args.input_vcf, args.batch_size, report), args.output)
+    print(f"{rows} (variant, gene) scores written to {args.output}. {report.summary()}", file=sys.stderr)
+    return 0
+
+
+def load_model(name: str, source: str):
+    """``kipoi.get_model`` with an unknown source or model reported as one line naming the fix."""
+    import kipoi
+
+    sources = kipoi.config.model_sources()
+    if source not in sources:
+        raise ZooError(f"unknown kipoi source {source!r} (known: {sorted(sources)}). Fix: `seq2exp register` adds "
+                       f"{DEFAULT_SOURCE_NAME!r}; or use --source dir with the member folder's path.")
+    if not sources[source]._is_component(name, "model"):
+        if source == "dir":
+            raise ZooError(f"{name}: not a model folder of a kipoi model group "
+                           f"(e.g. /path/model_zoo/{GROUP}/Demo-soft).")
+        available = [m for m in sources[source].list_models().model if m.startswith(GROUP + "/")]
+        raise ZooError(f"unknown model {name!r} in kipoi source {source!r}; available: {available}. "
+                       "Fix: use one of these names.")
+    return kipoi.get_model(name, source=source)
+
+
+def build_dataset(model, dataloader_args: dict):
+    """The member's dataloader on the user's files; misspelt arguments are errors (zoo/compat.py)."""
+    import kipoi
+
+    dataloader = model.default_dataloader
+    return dataloader(**kipoi.pipeline.validate_kwargs(dataloader, dataloader_args))
+
+
+def install_weights_command(args: argparse.Namespace) -> int:
+    from .source import install_weights
+
+    print(f"installed into {install_weights(args.model, args.origin, args.md5, args.path)}")
+    return 0
+
+
+def sync_metrics_command(args: argparse.Namespace) -> int:
+    from .source import sync_metrics
+
+    changed = sync_metrics(args.path)
+    print(f"models.tsv metrics updated for {changed}" if changed else "models.tsv metrics already up to date")
+    return 0

@@ -1,0 +1,218 @@
+"""Runtime shims that let kipoi 0.8.6 and kipoi-veff 0.3.1 (last releases: 2022) run on NumPy 2,
+pyvcf3 and a current Python, applied once by :func:`apply` when the wrapper module is imported
+(Kipoi imports it while loading any Seq2Exp member, before it writes or scores anything).
+
+Each shim is small, idempotent, and fixes one measured failure (``tests/test_zoo_compat.py`` and
+``tests/test_zoo_cli.py`` show each failure without its shim):
+
+- :func:`restore_numpy_aliases`: ``np.string_``, ``np.unicode_`` (kipoi's HDF5 writer), ``np.int``,
+  ``np.str``, ``np.in1d`` (kipoi-veff's mutators, reshapers and output filter) were removed by NumPy 2.
+- :func:`default_pyvcf_info_type_code`: pyvcf3 1.0.4 added a 7th field ``type_code`` to its
+  ``Info`` header record; kipoi-veff's VCF writer builds it with 6.
+- :func:`hdf5_chunk_size_only_for_hdf5`: kipoi passes the model's ``writers.hdf5_chunk_size`` to
+  every writer; the TSV writer then fails on the unexpected keyword.
+- :func:`strict_dataloader_kwargs`: kipoi drops misspelt ``--dataloader_args`` with a warning, so
+  a typo in an optional file argument silently predicts from an all-zero signal channel.
+- :func:`indexed_vcf_for_veff`: kipoi-veff bgzips and indexes an unindexed VCF in place with the
+  bedtools binaries (usually absent: a NotImplementedError traceback); ours says how to index it.
+- :func:`veff_windows_from_chromosome_start`: a window that starts before base 1 (a gene within L/2
+  of a chromosome start; its metadata start is negative) makes kipoi-veff query the VCF at
+  "chr:-N-M", which finds nothing: variants of those genes were silently left out.
+- :func:`one_line_cli_errors`: the ``kipoi`` / ``kipoi_veff`` command lines print a traceback for a
+  bad input file; ours prints the actionable message alone.
+
+setuptools needs no shim: it is pinned below 81 (kipoi's CLI imports ``pkg_resources`` at start-up,
+before any of our code can run).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: ``defined_as`` of every dataloader these shims treat as ours.
+SEQ2EXP_DATALOADERS = ("kipoi_seq2exp.data.kipoi_dataloader.Seq2ExpDataset",)
+
+_applied = False
+
+
+def restore_numpy_aliases() -> None:
+    """Put back the NumPy 1 aliases kipoi and kipoi-veff call (only those NumPy no longer has)."""
+    aliases: dict[str, Any] = {
+        "string_": np.bytes_,
+        "unicode_": np.str_,
+        "int": int,
+        "str": str,
+        "in1d": _in1d,
+    }
+    for name, value in aliases.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+def _in1d(ar1, ar2, assume_unique: bool = False, invert: bool = False) -> np.ndarray:
+    """NumPy 1's ``in1d``: ``isin`` on the flattened first array."""
+    return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
+
+
+def default_pyvcf_info_type_code() -> None:
+    """Let pyvcf3's ``Info`` header record be built without ``type_code`` (derived from its type)."""
+    try:
+        import vcf.parser
+    except ImportError:  # pyvcf3 is only needed by kipoi-veff's VCF writer
+        return
+    base = vcf.parser._Info
+    if getattr(base, "_seq2exp_shim", False):
+        return
+    encode = vcf.parser._encode_type
+
+    class Info(base):
+        __slots__ = ()
+        _seq2exp_shim = True
+
+        def __new__(cls, id, num, type, desc, source=None, version=None, type_code=None):  # noqa: A002 - pyvcf's names
+            return super().__new__(cls, id, num, type, desc, source, version,
+                                   encode(type) if type_code is None else type_code)
+
+    vcf.parser._Info = Info
+
+
+def hdf5_chunk_size_only_for_hdf5() -> None:
+    """Route ``hdf5_chunk_size`` (needed for long per-base mask outputs) to the HDF5 writer only."""
+    import kipoi.writers
+
+    original = kipoi.writers.get_writer
+    if getattr(original, "_seq2exp_shim", False):
+        return
+
+    @functools.wraps(original)
+    def get_writer(output_file, metadata_schema=None, **kwargs):
+        if output_file.split(".")[-1] not in ("h5", "hdf5"):
+            kwargs.pop("hdf5_chunk_size", None)
+        return original(output_file, metadata_schema, **kwargs)
+
+    get_writer._seq2exp_shim = True
+    kipoi.writers.get_writer = get_writer
+
+
+def strict_dataloader_kwargs() -> None:
+    """Make an unknown ``--dataloader_args`` key an error (naming the valid ones) for our dataloader."""
+    import kipoi.pipeline
+
+    original = kipoi.pipeline.validate_kwargs
+    if getattr(original, "_seq2exp_shim", False):
+        return
+
+    @functools.wraps(original)
+    def validate_kwargs(dataloader, dataloader_kwargs):
+        if isinstance(dataloader_kwargs, dict) and getattr(dataloader, "defined_as", None) in SEQ2EXP_DATALOADERS:
+            unknown = sorted(set(dataloader_kwargs) - set(dataloader.args))
+            if unknown:
+                from .source import ZooError
+
+                raise ZooError(
+                    f"unknown dataloader argument(s) {unknown}; valid arguments are {sorted(dataloader.args)}. "
+                    "Fix the spelling in --dataloader_args."
+                )
+        return original(dataloader, dataloader_kwargs)
+
+    validate_kwargs._seq2exp_shim = True
+    kipoi.pipeline.validate_kwargs = validate_kwargs
+
+
+def indexed_vcf_for_veff() -> None:
+    """Check kipoi-veff's input VCF like ``seq2exp score-variants`` does (bgzip + tabix index, never
+    rewritten beside the user's file). Only patched when kipoi-veff is already loaded (its CLI loads
+    it before the model): importing it here would reconfigure logging for every kipoi run."""
+    snv_predict = sys.modules.get("kipoi_veff.snv_predict")
+    if snv_predict is None or getattr(snv_predict.ensure_tabixed_vcf, "_seq2exp_shim", False):
+        return
+
+    @functools.wraps(snv_predict.ensure_tabixed_vcf)
+    def ensure_tabixed_vcf(input_fn, is_sorted=False, force_tabix=True):
+        from ..data.variants import check_vcf
+
+        check_vcf(input_fn)
+        return input_fn
+
+    ensure_tabixed_vcf._seq2exp_shim = True
+    snv_predict.ensure_tabixed_vcf = ensure_tabixed_vcf
+
+
+def veff_windows_from_chromosome_start() -> None:
+    """Query the VCF from base 1 for windows that start before it; variant positions inside the
+    window are still computed from the window's own (negative) start. Patched only when kipoi-veff
+    is already loaded (see :func:`indexed_vcf_for_veff`)."""
+    snv_predict = sys.modules.get("kipoi_veff.snv_predict")
+    if snv_predict is None or getattr(snv_predict._overlap_vcf_region, "_seq2exp_shim", False):
+        return
+    original = snv_predict._overlap_vcf_region
+
+    @functools.wraps(original)
+    def _overlap_vcf_region(vcf_obj, regions, exclude_indels=True):
+        clipped = dict(regions, start=np.maximum(np.asarray(regions["start"]), 0))
+        return original(vcf_obj, clipped, exclude_indels)
+
+    _overlap_vcf_region._seq2exp_shim = True
+    snv_predict._overlap_vcf_region = _overlap_vcf_region
+
+
+def _user_error_types() -> tuple[type, ...]:
+    from ..data.errors import DataInputError
+    from .source import ZooError
+
+    return (ZooError, DataInputError)
+
+
+def _running_kipoi_cli() -> bool:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name in ("kipoi.__main__", "kipoi_veff.__main__"):
+        return True
+    return os.path.basename(sys.argv[0] if sys.argv else "") in ("kipoi", "kipoi_veff")
+
+
+def one_line_cli_errors() -> None:
+    """Under the kipoi command lines, report our user errors as one ``error:`` line (exit status 1)."""
+    if not _running_kipoi_cli() or getattr(sys.excepthook, "_seq2exp_shim", False):
+        return
+    previous: Callable = sys.excepthook
+    user_errors = _user_error_types()
+
+    @functools.wraps(previous)
+    def excepthook(kind, value, traceback):
+        if isinstance(value, user_errors):
+            print(f"error: {value}", file=sys.stderr)
+            return
+        previous(kind, value, traceback)
+
+    excepthook._seq2exp_shim = True
+    sys.excepthook = excepthook
+
+
+SHIMS: tuple[Callable[[], None], ...] = (
+    restore_numpy_aliases,
+    default_pyvcf_info_type_code,
+    hdf5_chunk_size_only_for_hdf5,
+    strict_dataloader_kwargs,
+    indexed_vcf_for_veff,
+    veff_windows_from_chromosome_start,
+    one_line_cli_errors,
+)
+
+
+def apply() -> None:
+    """Apply every shim once per process."""
+    global _applied
+    if _applied:
+        return
+    for shim in SHIMS:
+        shim()
+    _applied = True
+    log.debug("kipoi compatibility shims applied: %s", [s.__name__ for s in SHIMS])

@@ -1,0 +1,301 @@
+"""The ``model_zoo/`` Kipoi model source: registering it, its members, and their weight folders.
+
+Kipoi finds models through *sources* listed in ``~/.kipoi/config.yaml``; without one it tries to
+git-clone the official zoo and, offline, reports a misleading "model doesn't exist".
+:func:`register_source` adds ours as a local source (idempotent). Each member of the group
+``Seq2Exp`` (a row of ``models.tsv``) keeps its exported model in ``model_zoo/Seq2Exp/<member>/``:
+``model.safetensors``, ``config.yaml`` (ModelConfig), ``data.yaml`` and ``metrics.json``, as written
+by ``seq2exp export`` (:mod:`kipoi_seq2exp.train.export`). Paper-size weights are not in the
+repository: a member without them fails with :class:`ZooError` saying how to produce or install them.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import yaml
+
+from ..train.export import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+
+GROUP = "Seq2Exp"
+DEFAULT_SOURCE_NAME = "seq2exp"
+#: ``model_zoo/`` of a source checkout (``pip install -e .``); a wheel does not ship it.
+DEFAULT_SOURCE_DIR = Path(__file__).resolve().parents[2] / "model_zoo"
+#: Scores of ``metrics.json`` (per split) quoted in the ``metrics`` column of models.tsv (model info).
+REPORTED_SPLITS = ("test", "val")
+REPORTED_SCORES = ("mse", "mae", "pearson", "mask_ratio")
+
+
+class ZooError(ValueError):
+    """Bad input a user can fix (missing weights, unknown member, misspelt argument); the message
+    names the file or name and the fix, on one line."""
+
+
+# ------------------------------------------------------------------ kipoi configuration
+def kipoi_config_path() -> Path:
+    """Where kipoi reads its sources: ``~/.kipoi/config.yaml`` (``/tmp/.kipoi`` if HOME is read-only)."""
+    home = os.path.expanduser("~")
+    base = home if os.access(home, os.W_OK) else "/tmp"
+    return Path(base) / ".kipoi" / "config.yaml"
+
+
+def _kipoi_default_sources() -> dict:
+    """kipoi's own default sources, kept so that ``kipoi ls`` and the official zoo still work."""
+    kipoi_dir = kipoi_config_path().parent
+    return {
+        "kipoi": {"type": "git", "remote_url": "https://github.com/kipoi/models.git",
+                  "local_path": str(kipoi_dir / "models") + os.sep, "auto_update": True},
+        "github-permalink": {"type": "github-permalink", "local_path": str(kipoi_dir / "github-permalink") + os.sep},
+    }
+
+
+def find_source_dir(path: str | os.PathLike | None = None) -> Path:
+    """The model source folder (holding ``Seq2Exp/``), checked; the checkout's ``model_zoo`` by default."""
+    source = Path(path).expanduser().resolve() if path is not None else DEFAULT_SOURCE_DIR
+    if not (source / GROUP / "models.tsv").is_file():
+        raise ZooError(
+            f"{source}: not a Seq2Exp model source (no {GROUP}/models.tsv). Fix: pass the `model_zoo` folder of a "
+            "kipoi-seq2exp source checkout (`git clone ... && pip install -e .`), "
+            "e.g. --path /path/to/kipoi-seq2exp/model_zoo."
+        )
+    return source
+
+
+def register_source(name: str = DEFAULT_SOURCE_NAME, path: str | os.PathLike | None = None) -> bool:
+    """Add (or update) the local kipoi source ``name`` -> ``path`` in the kipoi config.
+
+    Idempotent: returns ``False`` when the config already says exactly that. The file is rewritten
+    atomically; kipoi's default sources are kept (and created, if the config did not exist yet).
+    In a process that already imported kipoi, the source is also added to the live configuration.
+    """
+    if name == "dir":
+        raise ZooError("source name 'dir' is reserved by kipoi (it means a folder path). Fix: choose another --name.")
+    source = find_source_dir(path)
+    config_path = kipoi_config_path()
+    config = _read_kipoi_config(config_path)
+    sources = config.setdefault("model_sources", _kipoi_default_sources())
+    wanted = {"type": "local", "local_path": str(source)}
+    changed = sources.get(name) != wanted
+    if changed:
+        sources[name] = wanted
+        _write_text_atomic(config_path, yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
+    if "kipoi.config" in sys.modules:
+        import kipoi
+        from kipoi.sources import LocalSource
+
+        kipoi.config.add_source(name, LocalSource(str(source), name=name))
+    return changed
+
+
+def _read_kipoi_config(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ZooError(f"{path}: not valid YAML ({err}). Fix: repair or delete the file (kipoi recreates it).") from err
+    if not isinstance(config, dict) or not isinstance(config.get("model_sources", {}), dict):
+        raise ZooError(f"{path}: expected a mapping with a `model_sources` mapping. Fix: repair or delete the file.")
+    return config
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ------------------------------------------------------------------ members
+def read_members(group_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of ``models.tsv`` (one per member), as strings."""
+    with open(Path(group_dir) / "models.tsv", newline="") as handle:
+        rows = [row for row in csv.DictReader(_without_comments(handle), delimiter="\t")]
+    return rows
+
+
+def _without_comments(lines):
+    return (line for line in lines if not line.startswith("#"))
+
+
+def member_row(name: str, source_dir: str | os.PathLike | None = None) -> tuple[Path, dict[str, str]]:
+    """Folder and models.tsv row of member ``Seq2Exp/<member>`` (or ``<member>``); ZooError if unknown."""
+    group_dir = find_source_dir(source_dir) / GROUP
+    member = name.split("/", 1)[1] if name.startswith(GROUP + "/") else name
+    rows = {row["model"]: row for row in read_members(group_dir)}
+    if member not in rows:
+        known = [f"{GROUP}/{m}" for m in rows]
+        raise ZooError(f"unknown model {name!r}; the {GROUP} group has {known}. Fix: use one of these names.")
+    return group_dir / member, rows[member]
+
+
+def example_dataloader_args(name: str, source_dir: str | os.PathLike | None = None) -> dict:
+    """The member's example dataloader arguments (dataloader-template.yaml), example files as
+    absolute paths: ``kipoi get-example`` prints them relative to the group folder instead."""
+    from kipoi.sources import LocalSource
+
+    member_dir, row = member_row(name, source_dir)
+    group_dir = member_dir.parent
+    descr = LocalSource(str(group_dir.parent)).get_dataloader_descr(f"{GROUP}/{row['model']}")
+    examples = descr.download_example(output_dir=str(group_dir), dry_run=True)
+    return {key: str((group_dir / value).resolve()) if isinstance(value, str) and (group_dir / value).exists()
+            else value for key, value in examples.items()}
+
+
+def missing_weights_message(member_dir: Path, train_config: str, cell_type: str) -> str:
+    """How to give member ``member_dir`` its weights: train + export, or install an exported model."""
+    name = f"{member_dir.parent.name}/{member_dir.name}"
+    return (
+        f"{name} has no trained weights ({member_dir / WEIGHTS_FILE} is missing). Fix: train and export into that "
+        f"folder - `seq2exp train --config {train_config} --set data.fasta=... (README: '{member_dir.name} recipe')` "
+        f"then `seq2exp export <run folder>/best.ckpt --cell-type {cell_type} --out {member_dir}` - or install an "
+        f"exported model you trust: `seq2exp install-weights {name} <folder, .tar.gz/.zip or URL> --md5 <its md5>`."
+    )
+
+
+def check_member_dir(member_dir: str | os.PathLike, train_config: str, cell_type: str) -> Path:
+    """Absolute member folder, raising ZooError with the fix when its exported weights are absent."""
+    member_dir = Path(member_dir).resolve()
+    if not (member_dir / WEIGHTS_FILE).is_file() or not (member_dir / CONFIG_FILE).is_file():
+        raise ZooError(missing_weights_message(member_dir, train_config, cell_type))
+    return member_dir
+
+
+def read_metrics(member_dir: str | os.PathLike) -> dict:
+    """``metrics.json`` of an exported member ({} when absent)."""
+    path = Path(member_dir) / METRICS_FILE
+    if not path.is_file():
+        return {}
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def format_metrics(metrics: dict) -> str:
+    """One line for the model info from an export's metrics.json, e.g.
+    'test: mse 0.1856, mae 0.3054, pearson 0.8723, mask_ratio 0.0688 (step 50000)'."""
+    parts = []
+    for split in REPORTED_SPLITS:
+        scores = metrics.get(split) or {}
+        values = [f"{name} {float(scores[name]):.4g}" for name in REPORTED_SCORES
+                  if isinstance(scores.get(name), (int, float)) and math.isfinite(scores[name])]
+        if values:
+            step = scores.get("global_step", metrics.get("global_step"))
+            parts.append(f"{split}: {', '.join(values)}" + (f" (step {step})" if step is not None else ""))
+    text = "; ".join(parts) if parts else "no validation or test scores recorded"
+    note = metrics.get("note")
+    return f"{text} - {note}" if note else text
+
+
+def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
+    """Copy each exported member's metrics.json into the ``metrics`` column of models.tsv.
+
+    Members without a metrics.json keep their text (the paper members quote the published
+    numbers). Returns the members whose text changed; models.tsv is rewritten atomically.
+    """
+    group_dir = find_source_dir(source_dir) / GROUP
+    path = group_dir / "models.tsv"
+    lines = path.read_text().splitlines(keepends=True)
+    header_at = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    columns = lines[header_at].rstrip("\n").split("\t")
+    metrics_col = columns.index("metrics")
+    changed = []
+    for i in range(header_at + 1, len(lines)):
+        cells = lines[i].rstrip("\n").split("\t")
+        metrics = read_metrics(group_dir / cells[0])
+        if metrics and cells[metrics_col] != format_metrics(metrics):
+            cells[metrics_col] = format_metrics(metrics)
+            lines[i] = "\t".join(cells) + "\n"
+            changed.append(cells[0])
+    if changed:
+        _write_text_atomic(path, "".join(lines))
+    return changed
+
+
+# ------------------------------------------------------------------ installing exported weights
+def md5sum(path: str | os.PathLike) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_weights(name: str, origin: str, md5: str | None = None,
+                    source_dir: str | os.PathLike | None = None) -> Path:
+    """Put an exported model (folder, ``.tar.gz``/``.zip`` of one, or a URL to an archive) into member ``name``.
+
+    The archive's md5 is checked when given (required for http(s) URLs); the model is loaded and
+    its config compared with the member's before it replaces the folder's contents, so a wrong or
+    corrupt download never leaves a half-installed member.
+    """
+    from .model import check_config_matches, load_member_model
+
+    member_dir, row = member_row(name, source_dir)
+    scheme = urllib.parse.urlparse(origin).scheme
+    if scheme in ("http", "https", "ftp") and not md5:
+        raise ZooError(f"{origin}: a download needs --md5 (the archive's checksum from whoever published it).")
+    if md5 and Path(_local_path(origin)).is_dir():
+        raise ZooError(f"{origin}: --md5 checks an archive; a folder has none. "
+                       "Fix: leave out --md5 or give the archive.")
+    with tempfile.TemporaryDirectory(dir=member_dir.parent, prefix=f".{member_dir.name}.") as work:
+        staged = _stage_export(origin, scheme, md5, Path(work))
+        model = load_member_model(staged)
+        check_config_matches(model.cfg, row["variant"], int(row["window"]), row["signals"], origin)
+        member_dir.mkdir(exist_ok=True)
+        for item in staged.iterdir():
+            os.replace(item, member_dir / item.name)
+    return member_dir
+
+
+def _stage_export(origin: str, scheme: str, md5: str | None, work: Path) -> Path:
+    """Copy / download + unpack ``origin`` under ``work``; returns the folder holding the weights file."""
+    if scheme in ("", "file") and Path(_local_path(origin)).is_dir():
+        return Path(shutil.copytree(_local_path(origin), work / "export"))
+    archive = work / "download"
+    if scheme in ("", "file"):
+        if not Path(_local_path(origin)).is_file():
+            raise ZooError(f"{origin}: no such file or folder. Fix: check the path.")
+        shutil.copyfile(_local_path(origin), archive)
+    else:
+        try:
+            urllib.request.urlretrieve(origin, archive)
+        except OSError as err:
+            raise ZooError(f"{origin}: download failed ({err}). Fix: check the URL and the connection.") from err
+    actual = md5sum(archive) if md5 else None
+    if md5 and actual != md5.lower():
+        raise ZooError(f"{origin}: md5 {actual} differs from the expected {md5}. "
+                       "Fix: download it again or check the checksum.")
+    unpacked = work / "export"
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            tar.extractall(unpacked, filter="data")
+    elif zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(unpacked)
+    else:
+        raise ZooError(f"{origin}: neither a folder nor a .tar.gz/.zip archive of an exported model.")
+    found = sorted(p.parent for p in unpacked.rglob(WEIGHTS_FILE))
+    if len(found) != 1:
+        raise ZooError(f"{origin}: expected exactly one {WEIGHTS_FILE} inside, found {len(found)}.")
+    return found[0]
+
+
+def _local_path(origin: str) -> str:
+    return urllib.parse.urlparse(origin).path if origin.startswith("file:") else origin
+
