@@ -113,8 +113,28 @@ def import_airs(checkpoint: str | os.PathLike, variant: str, out_dir: str | os.P
                   "checkpoint_file": path.name, "checkpoint_sha256": sha256_of(path), "variant": variant,
                   "global_step": raw.get("global_step"), "epoch": raw.get("epoch")}
     data = {"window": cfg.window, "signals": "h3k27ac,dnase,hic" if cfg.n_signals == 3 else None}
-    _write_member(model, data, provenance, Path(out_dir))
-    return Path(out_dir)
+    out_dir = Path(out_dir)
+    _write_member(model, data, provenance, out_dir)
+    if (out_dir.parent / "models.tsv").is_file():
+        _register_in_group(out_dir, cfg, provenance)
+    return out_dir
+
+
+def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str, Any]) -> None:
+    """List the member in its group's models.tsv so that `kipoi predict Seq2Exp/<name>` finds it."""
+    from ..zoo.source import upsert_member
+
+    cell = provenance["cell_type"] or "unknown"
+    upsert_member(member_dir.parent, {
+        "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
+        "signals": "h3k27ac,dnase,hic", "hic_normalization": "VC", "rc_average": "False",
+        "train_config": f"paper_{cfg.variant}",
+        "trained_on": f"{cell}: the authors' released Seq2Exp-{cfg.variant} checkpoint {provenance['checkpoint_file']} "
+                      f"(sha256 {provenance['checkpoint_sha256']}), imported with `seq2exp import-airs`",
+        "metrics": "scores as published by the authors for this checkpoint (not re-measured here)",
+        "note": "Imported from the authors' release; inputs as in the paper: three tracks, H3K27ac + DNase "
+                "bigWigs and Hi-C, 200-kb windows.",
+    })
 
 
 def _write_member(model: Seq2Exp, data: dict[str, Any], record: dict[str, Any], out_dir: Path) -> None:

@@ -131,8 +131,13 @@ class Seq2ExpModel(BaseModel, LayerActivationMixin):
         return [torch.as_tensor(np.asarray(x[name], dtype=np.float32), device=self.device) for name in INPUT_NAMES]
 
     def predict(self, x: dict):
-        """Model output (`Seq2ExpOutput`) of a batch; no gradients are recorded."""
-        return self.model.predict(*self._tensors(x), rc_average=self.rc_average)
+        """Model output (`Seq2ExpOutput`) of a batch; no gradients are recorded. An optional
+        ``blacklist`` input (batch, length) of booleans drops those bases from the mask (the
+        released models' mask_regions); the dataloader does not produce one."""
+        blacklist = x.get("blacklist") if isinstance(x, dict) else None
+        if blacklist is not None:
+            blacklist = torch.as_tensor(np.asarray(blacklist, dtype=bool), device=self.device)
+        return self.model.predict(*self._tensors(x), blacklist=blacklist, rc_average=self.rc_average)
 
     def predict_on_batch(self, x: dict) -> np.ndarray:
         """Predicted log10(CAGE + 1), shape (batch,)."""

@@ -227,6 +227,25 @@ def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
     return changed
 
 
+def upsert_member(group_dir: str | os.PathLike, row: dict[str, str]) -> None:
+    """Add member ``row["model"]`` to the group's models.tsv, or replace its row (atomic rewrite).
+    Kipoi only sees members listed there; tabs and newlines in values become spaces."""
+    path = Path(group_dir) / "models.tsv"
+    lines = path.read_text().splitlines(keepends=True)
+    header_at = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    columns = lines[header_at].rstrip("\n").split("\t")
+    missing = [c for c in columns if c not in row]
+    if missing:
+        raise ZooError(f"{path}: a new member needs values for columns {missing}")
+    cells = "\t".join(" ".join(str(row[c]).split()) for c in columns) + "\n"
+    existing = [i for i in range(header_at + 1, len(lines)) if lines[i].split("\t", 1)[0] == row["model"]]
+    if existing:
+        lines[existing[0]] = cells
+    else:
+        lines.append(cells if lines[-1].endswith("\n") else "\n" + cells)
+    _write_text_atomic(path, "".join(lines))
+
+
 # ------------------------------------------------------------------ installing exported weights
 def md5sum(path: str | os.PathLike) -> str:
     digest = hashlib.md5()
