@@ -83,3 +83,16 @@ def test_cuda_backend_matches_chunked():
     fused = ss.selective_scan(**x, delta_softplus=True)
     chunked = ss.selective_scan_chunked(**x, delta_softplus=True)
     assert (fused - chunked).abs().max() < 1e-3
+
+
+def test_allocator_tuning_is_applied_once_and_can_be_disabled(monkeypatch):
+    import subprocess
+    import sys
+
+    code = ("from kipoi_seq2exp.ops.memory import reuse_freed_memory as r; "
+            "print(r(), r())")
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert on == ["True", "True"]
+    env = {**__import__("os").environ, "SEQ2EXP_MALLOC_TUNING": "0"}
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
+    assert off == ["False", "False"]

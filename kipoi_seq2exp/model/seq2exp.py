@@ -20,11 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.memory import reuse_freed_memory
 from .caduceus import build_backbone, reverse_complement
 from .config import ModelConfig
 from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj_
 
 EPS = 1e-8
+#: windows from which activations are large enough for allocator reuse to pay (ops/memory.py)
+LONG_WINDOW = 50_000
 
 
 @dataclass
@@ -241,6 +244,8 @@ class Seq2Exp(nn.Module):
                 mask_sample: Optional[Tensor] = None, return_details: bool = False) -> Seq2ExpOutput:
         self.check_inputs(seq, signals, gene_features, blacklist)
         cfg = self.cfg
+        if seq.device.type == "cpu" and cfg.window >= LONG_WINDOW:
+            reuse_freed_memory()
         dna, sig = self.embed(seq, signals)
         tokens = dna + sig
         generator_out = self.generator(tokens if cfg.generator_reads_signals else dna)
