@@ -205,6 +205,7 @@ class DataConfig:
         try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
+            os.chmod(tmp, 0o644)  # mkstemp creates owner-only files; a config is meant to be shared
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)

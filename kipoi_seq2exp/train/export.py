@@ -95,7 +95,7 @@ def collect_metrics(checkpoint: dict[str, Any], path: PathLike, cell_type: str,
     if sidecar.is_file():
         evaluated.update(json.loads(sidecar.read_text()))
     evaluated.update(extra or {})
-    return {"cell_type": cell_type, "checkpoint": str(Path(path).resolve()),
+    return {"cell_type": cell_type, "checkpoint": str(path),
             "global_step": int(checkpoint.get("global_step", 0)), **evaluated}
 
 
@@ -137,9 +137,14 @@ def export_checkpoint(checkpoint: PathLike, cell_type: str, out_dir: PathLike,
         save_model(model, str(staging / WEIGHTS_FILE))
         model.cfg.to_yaml(staging / CONFIG_FILE)
         data = ckpt["hyper_parameters"].get("data")
+        if data:
+            data = paths_relative_to(data, out_dir.resolve())
         (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False) if data else "{}\n")
         record = collect_metrics(ckpt, checkpoint, cell_type, metrics)
         (staging / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+        for written in staging.iterdir():
+            written.chmod(0o644)  # safetensors and mkstemp write owner-only files
+        staging.chmod(0o755)
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:
@@ -148,6 +153,20 @@ def export_checkpoint(checkpoint: PathLike, cell_type: str, out_dir: PathLike,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+_PATH_KEYS = ("fasta", "gene_table", "mrna_features", "expression")
+
+
+def paths_relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The data config with its file paths relative to ``folder`` (the export), so that an export
+    carries no machine-specific absolute paths and ``DataConfig.from_yaml`` resolves them again."""
+    def relative(value: Any) -> Any:
+        return os.path.relpath(Path(value).resolve(), folder) if isinstance(value, str) and value else value
+
+    out = {key: relative(value) if key in _PATH_KEYS else value for key, value in data.items()}
+    out["tracks"] = [{**track, "path": relative(track.get("path"))} for track in data.get("tracks", [])]
+    return out
 
 
 def load_exported(directory: PathLike) -> Seq2Exp:
