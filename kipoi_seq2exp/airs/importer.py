@@ -8,34 +8,25 @@ from the checkpoint's hyper_parameters when they are plain data, else from the r
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import yaml
-from safetensors.torch import save_model
 
 from ..model import ModelConfig, Seq2Exp, SignalTrack, airs_to_ours, paper_hard, paper_soft
 from ..model.config import PAPER_SIGNALS
+from ..train.export import write_export
 from .checkpoint import CheckpointError, read_checkpoint
 
-WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE = "model.safetensors", "config.yaml", "data.yaml", "metrics.json"
 #: authors' hyper-parameter -> ours, for the scalars the tensors do not carry
 _HPARAM_NAMES = {"center_len": "centre", "prior_scale_factor": "signal_scale", "beta_min": "beta_min",
                  "marginal_mean": "prior_mean", "marginal_scale": "prior_scale", "sample_threshold": "mask_threshold"}
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _layer_count(state: dict[str, torch.Tensor], backbone: str) -> int:
@@ -93,7 +84,7 @@ def infer_config(state: dict[str, torch.Tensor], variant: str, hparams: Any, win
     return make(**{**structure, **settings})
 
 
-def import_airs(checkpoint: str | os.PathLike, variant: str, out_dir: str | os.PathLike,
+def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
                 cell_type: Optional[str] = None, window: Optional[int] = None) -> Path:
     """Read ``checkpoint`` without running its code, map it to our model, and write a zoo member
     (weights, config, data config, metrics/provenance) into ``out_dir`` atomically.
@@ -114,7 +105,7 @@ def import_airs(checkpoint: str | os.PathLike, variant: str, out_dir: str | os.P
                   "global_step": raw.get("global_step"), "epoch": raw.get("epoch")}
     data = {"window": cfg.window, "signals": "h3k27ac,dnase,hic" if cfg.n_signals == 3 else None}
     out_dir = Path(out_dir)
-    _write_member(model, data, provenance, out_dir)
+    write_export(model, data, provenance, out_dir)
     if (out_dir.parent / "models.tsv").is_file():
         _register_in_group(out_dir, cfg, provenance)
     return out_dir
@@ -137,18 +128,3 @@ def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str,
     })
 
 
-def _write_member(model: Seq2Exp, data: dict[str, Any], record: dict[str, Any], out_dir: Path) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.import-"))
-    try:
-        save_model(model, str(staging / WEIGHTS_FILE))
-        model.cfg.to_yaml(staging / CONFIG_FILE)
-        (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False))
-        (staging / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        if not out_dir.exists():
-            os.replace(staging, out_dir)
-        else:
-            for name in (WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE):
-                os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -129,6 +129,16 @@ def export_checkpoint(checkpoint: PathLike, cell_type: str, out_dir: PathLike,
     """
     model, ckpt = model_from_checkpoint(checkpoint)
     out_dir = Path(out_dir)
+    data = ckpt["hyper_parameters"].get("data")
+    if data:
+        data = paths_relative_to(data, out_dir.parent.resolve() / out_dir.name)
+    return write_export(model, data, collect_metrics(ckpt, checkpoint, cell_type, metrics), out_dir)
+
+
+def write_export(model: Seq2Exp, data: Optional[dict[str, Any]], record: dict[str, Any], out_dir: PathLike) -> Path:
+    """Write the four export files of ``model`` into ``out_dir``: a new folder appears complete or not
+    at all; in an existing one each file is replaced by an atomic rename and other files are kept."""
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.export-{os.getpid()}")  # mkdir, not mkdtemp: umask perms
     shutil.rmtree(staging, ignore_errors=True)
@@ -136,15 +146,10 @@ def export_checkpoint(checkpoint: PathLike, cell_type: str, out_dir: PathLike,
     try:
         save_model(model, str(staging / WEIGHTS_FILE))
         model.cfg.to_yaml(staging / CONFIG_FILE)
-        data = ckpt["hyper_parameters"].get("data")
-        if data:
-            data = paths_relative_to(data, out_dir.resolve())
         (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False) if data else "{}\n")
-        record = collect_metrics(ckpt, checkpoint, cell_type, metrics)
         (staging / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
         for written in staging.iterdir():
-            written.chmod(0o644)  # safetensors and mkstemp write owner-only files
-        staging.chmod(0o755)
+            written.chmod(0o644)  # safetensors writes owner-only files
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:
@@ -181,6 +186,6 @@ def load_exported(directory: PathLike) -> Seq2Exp:
     return model.eval()
 
 
-__all__ = ["export_checkpoint", "load_exported", "read_checkpoint", "model_from_checkpoint", "check_same_model",
+__all__ = ["export_checkpoint", "write_export", "load_exported", "read_checkpoint", "model_from_checkpoint", "check_same_model",
            "metrics_sidecar", "CheckpointError", "EXPORT_FILES", "WEIGHTS_FILE", "CONFIG_FILE", "DATA_FILE",
            "METRICS_FILE", "CHECKPOINT_KEY"]
