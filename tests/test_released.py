@@ -7,6 +7,7 @@ import torch
 
 from conftest import airs_checkpoint, airs_outputs
 from kipoi_seq2exp.model import Seq2Exp, airs_to_ours, ours_to_airs, tiny
+from kipoi_seq2exp.ops import scan_compiled
 
 RTOL = 1e-5
 
@@ -52,6 +53,27 @@ def test_eval_outputs_match_authors(variant, airs_inputs):
     n_predictor_probes = expected["predictor_out_probe"].shape[1]
     assert close(out.details["predictor_out"][:, probes[:n_predictor_probes]], expected["predictor_out_probe"])
     assert close(out.details["signal_alpha"][:, probes].permute(2, 0, 1), expected["prior_alpha_probe"])
+
+
+@pytest.mark.parametrize("kernel", scan_compiled.available_kernels())
+@pytest.mark.parametrize("variant", ["soft", "hard"])
+def test_every_compiled_kernel_reproduces_authors_prediction(variant, kernel, airs_inputs):
+    expected = airs_outputs(variant)["eval"]
+    scan_compiled.set_scan_kernel(kernel)
+    try:
+        with torch.no_grad():
+            out = run(released_model(variant).eval(), airs_inputs)
+    finally:
+        scan_compiled.set_scan_kernel(None)
+    assert scan_compiled.selected_kernel() is not None
+    assert close(out.expression, expected["pred"]) and close(out.alpha, expected["z_alpha"])
+
+
+def test_chunked_backend_reproduces_authors_prediction(airs_inputs, monkeypatch):
+    monkeypatch.setenv("SEQ2EXP_SCAN_BACKEND", "chunked")
+    with torch.no_grad():
+        out = run(released_model("soft").eval(), airs_inputs)
+    assert close(out.expression, airs_outputs("soft")["eval"]["pred"])
 
 
 def test_hard_compaction_matches_authors(airs_inputs):
