@@ -170,3 +170,18 @@ def test_bad_input_is_rejected_before_computation(mutate, message):
     model = Seq2Exp(cfg)
     with pytest.raises(ValueError, match=message):
         model(*mutate(*random_inputs(cfg)))
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    cfg = small(activation_checkpointing=False)
+    plain = Seq2Exp(cfg).train()
+    ckpt = Seq2Exp(small(activation_checkpointing=True)).train()
+    ckpt.load_state_dict(plain.state_dict())
+    inputs = random_inputs(cfg)
+    sample = torch.rand(2, WINDOW) * 0.8 + 0.1
+    grads = []
+    for model in (plain, ckpt):
+        out = model(*inputs, mask_sample=sample)
+        model.loss(out, torch.ones(2)).total.backward()
+        grads.append(model.generator.layers[0].mixer.in_proj.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-8)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig
 from .mamba import Block, RMSNorm
@@ -30,11 +31,17 @@ class Caduceus(nn.Module):
             cfg = replace(cfg, d_model=d_model)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.activation_checkpointing = cfg.activation_checkpointing
 
     def forward(self, hidden: Tensor) -> Tensor:
+        """With activation checkpointing (training), each block keeps only its inputs and is
+        recomputed in the backward pass: a 200-kb block otherwise holds ~4 GB of activations."""
         residual = None
         for layer in self.layers:
-            hidden, residual = layer(hidden, residual)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
+            else:
+                hidden, residual = layer(hidden, residual)
         return self.norm_f(hidden + residual)
 
 

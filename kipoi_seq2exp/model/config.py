@@ -75,6 +75,8 @@ class ModelConfig:
     n_gene_features: int = 9
     kl_weight: float = 0.01
     init_residual_layers: int = 64
+    #: recompute each backbone block in the backward pass (training memory ~ O(layers x L x d_model))
+    activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
@@ -154,13 +156,13 @@ def _signal_from_dict(data: dict[str, Any]) -> SignalTrack:
 
 def paper_soft(**overrides: Any) -> ModelConfig:
     """The released soft model: two backbones, DNA-only generator, b_min 1, scale 10, prior Beta(10, 90)."""
-    return ModelConfig(**{**dict(variant="soft"), **overrides})
+    return ModelConfig(**{**dict(variant="soft", activation_checkpointing=True), **overrides})
 
 
 def paper_hard(**overrides: Any) -> ModelConfig:
     """The released hard model: one shared backbone with a learned positional embedding, generator reads
     DNA + position + signals, b_min 0, scale 1, prior mean 0.45 scale 0.1 (Beta(0.1, 0.1222))."""
-    base = dict(variant="hard", shared_backbone=True, positional_embedding=True, generator_reads_signals=True,
+    base = dict(variant="hard", activation_checkpointing=True, shared_backbone=True, positional_embedding=True, generator_reads_signals=True,
                 signal_scale=1.0, beta_min=0.0, prior_mean=0.45, prior_scale=0.1)
     return ModelConfig(**{**base, **overrides})
 
