@@ -48,6 +48,7 @@ def write_cool(path: Path, chrom_sizes: dict[str, int], bin_size: int,
     The file also carries ``VC`` balancing weights (``bins/VC``, divisive), so that readers asking
     for the paper's VC normalisation find it; ``NONE`` gives the raw counts.
     """
+    hictkpy.logging.setLevel("WARNING")  # otherwise it logs each temporary file it writes
     with tempfile.TemporaryDirectory(dir=path.parent) as workdir:
         raw = Path(workdir) / "raw.cool"
         writer = hictkpy.cooler.FileWriter(str(raw), chrom_sizes, bin_size, assembly="seq2exp-sim", tmpdir=workdir)
