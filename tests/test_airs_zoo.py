@@ -2,14 +2,16 @@
 and `kipoi predict` on files equals direct calls of the imported model."""
 from __future__ import annotations
 
+import json
+
 import h5py
 import kipoi
 import numpy as np
 import pytest
-import torch
 
 from conftest import FIXTURE, airs_outputs
 from kipoi_seq2exp.airs import import_airs
+from kipoi_seq2exp.data.kipoi_dataloader import Seq2ExpDataset
 from kipoi_seq2exp.train.export import load_exported
 from kipoi_seq2exp.zoo.source import read_members
 from test_zoo_helpers import copy_source, direct_expression, gene_subset, run_cli, sim_dataloader_args
@@ -48,15 +50,11 @@ def test_kipoi_predict_on_files_equals_direct_calls(source, tmp_path, isolated_h
     genes = gene_subset(tmp_path, ["SIMG00241", "SIMG00003"])
     args = sim_dataloader_args(genes, window=6_000)
     out = tmp_path / "airs.h5"
-    import json
-
     result = run_cli(["kipoi", "predict", str(source / GROUP / "AIRS-hard"), "--source", "dir",
                       "--dataloader_args", json.dumps(args), "-o", str(out)], home=isolated_home)
     assert result.returncode == 0, result.stderr[-2000:]
     with h5py.File(out) as handle:
         predicted = handle["preds"][:]
-    from kipoi_seq2exp.data.kipoi_dataloader import Seq2ExpDataset
-
     dataset = Seq2ExpDataset(**args)
     expected = direct_expression(load_exported(source / GROUP / "AIRS-hard"), dataset)
     np.testing.assert_allclose(predicted.reshape(-1), expected, rtol=0, atol=1e-5)

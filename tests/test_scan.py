@@ -1,13 +1,17 @@
 """Selective scan: the chunked PyTorch path and the dispatcher against the float64 reference."""
 from __future__ import annotations
 
+import importlib
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-import importlib
+from conftest import requires_cuda
 
 ss = importlib.import_module("kipoi_seq2exp.ops.selective_scan")  # the module, not the re-exported function
-from conftest import requires_cuda
 
 
 def scan_inputs(batch=2, d_inner=6, d_state=16, length=301, dtype=torch.float64, seed=0):
@@ -69,9 +73,6 @@ def test_cpu_never_chooses_cuda_backend(monkeypatch):
 
 
 def test_package_import_does_not_load_cuda_extensions():
-    import subprocess
-    import sys
-
     code = ("import sys, kipoi_seq2exp.model, kipoi_seq2exp.ops; "
             "bad = [m for m in ('mamba_ssm', 'causal_conv1d', 'triton') if m in sys.modules]; print(bad)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
@@ -85,14 +86,11 @@ def test_cuda_backend_matches_chunked():
     assert (fused - chunked).abs().max() < 1e-3
 
 
-def test_allocator_tuning_is_applied_once_and_can_be_disabled(monkeypatch):
-    import subprocess
-    import sys
-
+def test_allocator_tuning_is_applied_once_and_can_be_disabled():
     code = ("from kipoi_seq2exp.ops.memory import reuse_freed_memory as r; "
             "print(r(), r())")
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert on == ["True", "True"]
-    env = {**__import__("os").environ, "SEQ2EXP_MALLOC_TUNING": "0"}
+    env = {**os.environ, "SEQ2EXP_MALLOC_TUNING": "0"}
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
     assert off == ["False", "False"]

@@ -19,6 +19,9 @@ from ..model.config import PAPER_SIGNALS
 from ..train.export import write_export
 from .checkpoint import CheckpointError, read_checkpoint
 
+#: the released models' channels, as the dataloader's ``signals`` argument names them
+PAPER_SIGNAL_NAMES = ",".join(s.name for s in PAPER_SIGNALS)
+
 #: authors' hyper-parameter -> ours, for the scalars the tensors do not carry
 _HPARAM_NAMES = {"center_len": "centre", "prior_scale_factor": "signal_scale", "beta_min": "beta_min",
                  "marginal_mean": "prior_mean", "marginal_scale": "prior_scale", "sample_threshold": "mask_threshold"}
@@ -103,7 +106,7 @@ def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
     provenance = {"cell_type": cell_type, "origin": "authors' released checkpoint (divelab/AIRS Seq2Exp)",
                   "checkpoint_file": path.name, "checkpoint_sha256": sha256_of(path), "variant": variant,
                   "global_step": raw.get("global_step"), "epoch": raw.get("epoch")}
-    data = {"window": cfg.window, "signals": "h3k27ac,dnase,hic" if cfg.n_signals == 3 else None}
+    data = {"window": cfg.window, "signals": PAPER_SIGNAL_NAMES if cfg.n_signals == 3 else None}
     out_dir = Path(out_dir)
     write_export(model, data, provenance, out_dir)
     if (out_dir.parent / "models.tsv").is_file():
@@ -118,7 +121,7 @@ def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str,
     cell = provenance["cell_type"] or "unknown"
     upsert_member(member_dir.parent, {
         "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
-        "signals": "h3k27ac,dnase,hic", "hic_normalization": "VC", "rc_average": "False",
+        "signals": PAPER_SIGNAL_NAMES, "hic_normalization": "VC", "rc_average": "False",
         "train_config": f"paper_{cfg.variant}",
         "trained_on": f"{cell}: the authors' released Seq2Exp-{cfg.variant} checkpoint {provenance['checkpoint_file']} "
                       f"(sha256 {provenance['checkpoint_sha256']}), imported with `seq2exp import-airs`",

@@ -234,3 +234,27 @@ def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:
         raise DataInputError(
             f"{where}: unknown key(s) {unknown}; valid keys are {sorted(known)}. Fix the spelling or remove them."
         )
+
+
+#: ``signals`` names -> (channel name, kind, constructor argument holding its file).
+SIGNAL_CHOICES = {
+    "h3k27ac": ("H3K27ac", "bigwig", "h3k27ac_bigwig"),
+    "dnase": ("DNase", "bigwig", "dnase_bigwig"),
+    "hic": ("Hi-C", "hic", "hic_file"),
+}
+
+
+def parse_signals(signals: str, files: dict[str, str | None]) -> list[TrackConfig]:
+    """Channels from a comma list such as "h3k27ac,dnase,hic" (order kept), with their files."""
+    names = [s.strip().lower() for s in signals.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SIGNAL_CHOICES]
+    if unknown or not names or len(set(names)) != len(names):
+        raise DataInputError(
+            f"signals = {signals!r}: give distinct names from {list(SIGNAL_CHOICES)}, comma-separated, "
+            f"in the model's channel order (e.g. 'h3k27ac,dnase,hic' or 'dnase')."
+        )
+    tracks = []
+    for name in names:
+        channel, kind, argument = SIGNAL_CHOICES[name]
+        tracks.append(TrackConfig(channel, files[argument], kind))
+    return tracks

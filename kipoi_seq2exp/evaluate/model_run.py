@@ -10,25 +10,18 @@ import pandas as pd
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.config import DataConfig, HicOptions, TrackConfig
+from ..data.config import DataConfig, HicOptions, parse_signals
 from ..data.dataset import WindowDataset
 from ..model import Seq2Exp
 from ..simulate import SIM_FILES
 from .metrics import Predictions
 from .suite import run_evaluation, simulated_inputs
 
-#: model signal name -> (data-layer track name, simulated file key, kind)
-_SIM_TRACKS = {"h3k27ac": ("H3K27ac", "h3k27ac", "bigwig"), "dnase": ("DNase", "dnase", "bigwig"),
-               "hic": ("Hi-C", "hic", "hic")}
-
-
 def simulated_data_config(sim_dir: str | Path, model: Seq2Exp) -> DataConfig:
     """The data config that feeds ``model`` from a simulated genome folder (tracks in the model's order)."""
-    unknown = [s.name for s in model.cfg.signals if s.name not in _SIM_TRACKS]
-    if unknown:
-        raise ValueError(f"the simulated genome has no track for model signal(s) {unknown}; it has {list(_SIM_TRACKS)}")
-    tracks = [TrackConfig(_SIM_TRACKS[s.name][0], str(SIM_FILES.path(sim_dir, _SIM_TRACKS[s.name][1])),
-                          _SIM_TRACKS[s.name][2]) for s in model.cfg.signals]
+    files = {"h3k27ac_bigwig": str(SIM_FILES.path(sim_dir, "h3k27ac")), "dnase_bigwig": str(SIM_FILES.path(sim_dir, "dnase")),
+             "hic_file": str(SIM_FILES.path(sim_dir, "hic"))}
+    tracks = parse_signals(",".join(s.name for s in model.cfg.signals), files)
     return DataConfig(fasta=str(SIM_FILES.path(sim_dir, "fasta")), gene_table=str(SIM_FILES.path(sim_dir, "genes")),
                       tracks=tracks, hic=HicOptions(normalization="NONE"),
                       mrna_features=str(SIM_FILES.path(sim_dir, "mrna_features")),

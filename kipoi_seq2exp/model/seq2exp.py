@@ -84,9 +84,9 @@ class Seq2Exp(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.window, cfg.d_model)) if cfg.positional_embedding else None
         self.generator = build_backbone(cfg, cfg.n_layers_generator)
         self.predictor = self.generator if cfg.shared_backbone else build_backbone(cfg, cfg.n_layers_predictor)
-        readout_width = embed_width
-        self.mask_head = nn.Linear(readout_width, 2)
-        self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
+        # Strand-folded features (rc_equivariant) are half as wide: the heads read embed_width.
+        self.mask_head = nn.Linear(embed_width, 2)
+        self.head = nn.Sequential(nn.Linear(embed_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
                                   nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
         self.register_buffer("signal_logit_weights", torch.log(weights / weights.sum()))

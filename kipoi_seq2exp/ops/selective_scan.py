@@ -73,7 +73,7 @@ def _scan_segment(h0: Tensor, delta: Tensor, u: Tensor, A: Tensor, B: Tensor, C:
     Time-major layout (chunk step first) keeps every loop slice contiguous.
     """
     batch, d_inner, seg = u.shape
-    n_chunks, d_state = seg // chunk, A.shape[1]
+    n_chunks = seg // chunk
 
     def time_major(x: Tensor) -> Tensor:  # (batch, channels, S) -> (chunk, batch, channels, n_chunks)
         return x.reshape(x.shape[0], x.shape[1], n_chunks, chunk).permute(3, 0, 1, 2)

@@ -83,47 +83,49 @@ def default_pyvcf_info_type_code() -> None:
     vcf.parser._Info = Info
 
 
+def _wrap_once(owner: Any, name: str, make_wrapper: Callable[[Callable], Callable]) -> None:
+    """Replace ``owner.name`` by ``make_wrapper(original)``, marked so that applying it again is a no-op."""
+    original = getattr(owner, name)
+    if getattr(original, "_seq2exp_shim", False):
+        return
+    wrapper = functools.wraps(original)(make_wrapper(original))
+    wrapper._seq2exp_shim = True
+    setattr(owner, name, wrapper)
+
+
 def hdf5_chunk_size_only_for_hdf5() -> None:
     """Route ``hdf5_chunk_size`` (needed for long per-base mask outputs) to the HDF5 writer only."""
     import kipoi.writers
 
-    original = kipoi.writers.get_writer
-    if getattr(original, "_seq2exp_shim", False):
-        return
+    def make(original: Callable) -> Callable:
+        def get_writer(output_file, metadata_schema=None, **kwargs):
+            if output_file.split(".")[-1] not in ("h5", "hdf5"):
+                kwargs.pop("hdf5_chunk_size", None)
+            return original(output_file, metadata_schema, **kwargs)
+        return get_writer
 
-    @functools.wraps(original)
-    def get_writer(output_file, metadata_schema=None, **kwargs):
-        if output_file.split(".")[-1] not in ("h5", "hdf5"):
-            kwargs.pop("hdf5_chunk_size", None)
-        return original(output_file, metadata_schema, **kwargs)
-
-    get_writer._seq2exp_shim = True
-    kipoi.writers.get_writer = get_writer
+    _wrap_once(kipoi.writers, "get_writer", make)
 
 
 def strict_dataloader_kwargs() -> None:
     """Make an unknown ``--dataloader_args`` key an error (naming the valid ones) for our dataloader."""
     import kipoi.pipeline
 
-    original = kipoi.pipeline.validate_kwargs
-    if getattr(original, "_seq2exp_shim", False):
-        return
+    def make(original: Callable) -> Callable:
+        def validate_kwargs(dataloader, dataloader_kwargs):
+            if isinstance(dataloader_kwargs, dict) and getattr(dataloader, "defined_as", None) in SEQ2EXP_DATALOADERS:
+                unknown = sorted(set(dataloader_kwargs) - set(dataloader.args))
+                if unknown:
+                    from .source import ZooError
 
-    @functools.wraps(original)
-    def validate_kwargs(dataloader, dataloader_kwargs):
-        if isinstance(dataloader_kwargs, dict) and getattr(dataloader, "defined_as", None) in SEQ2EXP_DATALOADERS:
-            unknown = sorted(set(dataloader_kwargs) - set(dataloader.args))
-            if unknown:
-                from .source import ZooError
+                    raise ZooError(
+                        f"unknown dataloader argument(s) {unknown}; valid arguments are {sorted(dataloader.args)}. "
+                        "Fix the spelling in --dataloader_args."
+                    )
+            return original(dataloader, dataloader_kwargs)
+        return validate_kwargs
 
-                raise ZooError(
-                    f"unknown dataloader argument(s) {unknown}; valid arguments are {sorted(dataloader.args)}. "
-                    "Fix the spelling in --dataloader_args."
-                )
-        return original(dataloader, dataloader_kwargs)
-
-    validate_kwargs._seq2exp_shim = True
-    kipoi.pipeline.validate_kwargs = validate_kwargs
+    _wrap_once(kipoi.pipeline, "validate_kwargs", make)
 
 
 def indexed_vcf_for_veff() -> None:
@@ -131,18 +133,18 @@ def indexed_vcf_for_veff() -> None:
     rewritten beside the user's file). Only patched when kipoi-veff is already loaded (its CLI loads
     it before the model): importing it here would reconfigure logging for every kipoi run."""
     snv_predict = sys.modules.get("kipoi_veff.snv_predict")
-    if snv_predict is None or getattr(snv_predict.ensure_tabixed_vcf, "_seq2exp_shim", False):
+    if snv_predict is None:
         return
 
-    @functools.wraps(snv_predict.ensure_tabixed_vcf)
-    def ensure_tabixed_vcf(input_fn, is_sorted=False, force_tabix=True):
-        from ..data.variants import check_vcf
+    def make(original: Callable) -> Callable:
+        def ensure_tabixed_vcf(input_fn, is_sorted=False, force_tabix=True):
+            from ..data.variants import check_vcf
 
-        check_vcf(input_fn)
-        return input_fn
+            check_vcf(input_fn)
+            return input_fn
+        return ensure_tabixed_vcf
 
-    ensure_tabixed_vcf._seq2exp_shim = True
-    snv_predict.ensure_tabixed_vcf = ensure_tabixed_vcf
+    _wrap_once(snv_predict, "ensure_tabixed_vcf", make)
 
 
 def veff_windows_from_chromosome_start() -> None:
@@ -150,17 +152,16 @@ def veff_windows_from_chromosome_start() -> None:
     window are still computed from the window's own (negative) start. Patched only when kipoi-veff
     is already loaded (see :func:`indexed_vcf_for_veff`)."""
     snv_predict = sys.modules.get("kipoi_veff.snv_predict")
-    if snv_predict is None or getattr(snv_predict._overlap_vcf_region, "_seq2exp_shim", False):
+    if snv_predict is None:
         return
-    original = snv_predict._overlap_vcf_region
 
-    @functools.wraps(original)
-    def _overlap_vcf_region(vcf_obj, regions, exclude_indels=True):
-        clipped = dict(regions, start=np.maximum(np.asarray(regions["start"]), 0))
-        return original(vcf_obj, clipped, exclude_indels)
+    def make(original: Callable) -> Callable:
+        def _overlap_vcf_region(vcf_obj, regions, exclude_indels=True):
+            clipped = dict(regions, start=np.maximum(np.asarray(regions["start"]), 0))
+            return original(vcf_obj, clipped, exclude_indels)
+        return _overlap_vcf_region
 
-    _overlap_vcf_region._seq2exp_shim = True
-    snv_predict._overlap_vcf_region = _overlap_vcf_region
+    _wrap_once(snv_predict, "_overlap_vcf_region", make)
 
 
 def _user_error_types() -> tuple[type, ...]:
@@ -180,20 +181,19 @@ def _running_kipoi_cli() -> bool:
 
 def one_line_cli_errors() -> None:
     """Under the kipoi command lines, report our user errors as one ``error:`` line (exit status 1)."""
-    if not _running_kipoi_cli() or getattr(sys.excepthook, "_seq2exp_shim", False):
+    if not _running_kipoi_cli():
         return
-    previous: Callable = sys.excepthook
     user_errors = _user_error_types()
 
-    @functools.wraps(previous)
-    def excepthook(kind, value, traceback):
-        if isinstance(value, user_errors):
-            print(f"error: {value}", file=sys.stderr)
-            return
-        previous(kind, value, traceback)
+    def make(previous: Callable) -> Callable:
+        def excepthook(kind, value, traceback):
+            if isinstance(value, user_errors):
+                print(f"error: {value}", file=sys.stderr)
+                return
+            previous(kind, value, traceback)
+        return excepthook
 
-    excepthook._seq2exp_shim = True
-    sys.excepthook = excepthook
+    _wrap_once(sys, "excepthook", make)
 
 
 SHIMS: tuple[Callable[[], None], ...] = (
