@@ -59,7 +59,8 @@ WINDOW_BINS = 2  # the first two bins lie inside the models' 20-kb window
 HALF_SPAN = 100_000
 MACS3_FOLDS = (2.0, 4.0, 8.0, 16.0)
 SPLITS = ("train", "valid", "test")
-VALID_EVERY = 16  # steps between validations (65 genes, ~40 s each on the shared CPU)
+VALID_EVERY = 50  # steps between validations (65 genes per cell, ~30 s each per cell on one thread)
+JOINT = "joint"  # ModelRun.cell of the model trained on both cells (trainer config real_chr22_joint)
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -208,7 +209,7 @@ def macs3_row(c: CellData, train: np.ndarray, valid: np.ndarray, test: np.ndarra
 # ---------------------------------------------------------------------------------------- Seq2Exp
 @dataclass(frozen=True)
 class ModelRun:
-    """One trained model: cell type, variant, its trainer config name and training overrides."""
+    """One trained model: the cell it learns from (or JOINT), variant and optimiser steps."""
 
     cell: str
     variant: str
@@ -218,11 +219,25 @@ class ModelRun:
     def name(self) -> str:
         return f"{self.cell}_{self.variant}"
 
+    @property
+    def config(self) -> str:
+        return f"real_chr22_{self.cell.lower()}"
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """The cells whose genes it was trained on (and is scored on)."""
+        return CELL_TYPES if self.cell == JOINT else (self.cell,)
+
 
 def data_overrides(data: Path, cell: str) -> list[str]:
-    """Trainer overrides pointing a run at the data folder: FASTA, ``cell``'s accessibility and labels."""
+    """Trainer overrides pointing a run at the data folder: FASTA, ``cell``'s accessibility and labels.
+    For JOINT, the K562 tracks as the main cell and GM12878's as the joint cell."""
+    if cell == JOINT:
+        return [f"data.fasta={data / FASTA}", f"data.tracks.0.path={data / cell_files('K562').accessibility}",
+                f"data.joint_cells.0.tracks.0.path={data / cell_files('GM12878').accessibility}"]
     return [f"data.fasta={data / FASTA}", f"data.tracks.0.path={data / cell_files(cell).accessibility}",
-            f"data.expression={RESOURCE_DIR / f'labels_{cell}_procap.tsv'}"]
+            f"data.expression={RESOURCE_DIR / f'labels_{cell}_procap.tsv'}", f"data.cell={cell}",
+            "data.joint_cells=[]"]
 
 
 def train_overrides(run: ModelRun, work: Path) -> list[str]:
@@ -247,7 +262,7 @@ def train(run: ModelRun, data: Path, work: Path, reuse: bool) -> tuple[Path, flo
         return best, last.stat().st_mtime - started.stat().st_mtime
     start = time.perf_counter()
     overrides = data_overrides(data, run.cell) + train_overrides(run, work)
-    run_dir = fit(load_run_config(f"real_chr22_{run.cell.lower()}", overrides))
+    run_dir = fit(load_run_config(run.config, overrides))
     return run_dir / CHECKPOINT_DIR / f"{BEST_NAME}.ckpt", time.perf_counter() - start
 
 
@@ -557,9 +572,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "real_chr22", help="training run folders")
     parser.add_argument("--stage", choices=("baselines", "all"), default="all")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
-    parser.add_argument("--soft-steps", type=int, default=64, help="optimiser steps per soft model (batch 4)")
-    parser.add_argument("--hard-steps", type=int, default=32, help="optimiser steps per hard model (batch 4)")
+    parser.add_argument("--soft-steps", type=int, default=300, help="optimiser steps per soft model (batch 4)")
+    parser.add_argument("--hard-steps", type=int, default=100, help="optimiser steps per hard model (batch 4)")
     parser.add_argument("--reuse", action="store_true", help="reuse best.ckpt files already in --work")
+    parser.add_argument("--train-only", nargs="+", metavar="RUN",
+                        help="train just these runs (e.g. K562_soft joint_soft) and stop: lets two processes "
+                             "share the training, then a --reuse run reports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -570,6 +588,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     data = args.data.resolve()
+    runs = [ModelRun(c, "soft", args.soft_steps) for c in (*CELL_TYPES, JOINT)] + [
+        ModelRun(c, "hard", args.hard_steps) for c in CELL_TYPES]
+    if args.train_only:
+        for run in (r for r in runs if r.name in args.train_only):
+            log.info("training %s for %d steps", run.name, run.steps)
+            train(run, data, args.work, args.reuse)
+        return 0
     genes = read_gene_table(str(GENE_TABLE))
     split = genes["split"].to_numpy()
     results: dict[str, Any] = {
@@ -593,8 +618,6 @@ def main(argv: list[str] | None = None) -> int:
 
     labels = {c: pd.Series(cells[c].labels, index=genes["gene_id"]) for c in CELL_TYPES}
     chosen = figure_genes(genes, labels["K562"], split)
-    runs = [ModelRun(c, "soft", args.soft_steps) for c in CELL_TYPES] + [ModelRun(c, "hard", args.hard_steps)
-                                                                         for c in CELL_TYPES]
     checkpoints, preds = {}, {}
     for run in runs:
         log.info("training %s for %d steps", run.name, run.steps)

@@ -66,3 +66,38 @@ def test_missing_required_key(tmp_path):
     path.write_text(yaml.safe_dump({"fasta": "g.fa"}))
     with pytest.raises(DataInputError, match="gene_table"):
         DataConfig.from_yaml(path)
+
+
+def _joint(tmp_path, **changes):
+    data = {"fasta": "g.fa", "gene_table": "genes.tsv", "cell": "K562", "expression": "k562.tsv",
+            "tracks": [{"name": "DNase", "path": "k562.bw"}],
+            "joint_cells": [{"name": "GM12878", "tracks": [{"name": "DNase", "path": "gm.bw"}], "expression": "gm.tsv"}]}
+    data.update(changes)
+    path = tmp_path / "data.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_joint_cells_resolve_paths_round_trip_and_split_per_cell(tmp_path):
+    config = DataConfig.from_yaml(_joint(tmp_path))
+    main, other = config.per_cell()
+    assert (main.cell, main.tracks[0].path, main.expression) == ("K562", str(tmp_path / "k562.bw"), str(tmp_path / "k562.tsv"))
+    assert (other.cell, other.tracks[0].path, other.expression) == ("GM12878", str(tmp_path / "gm.bw"), str(tmp_path / "gm.tsv"))
+    assert main.joint_cells == other.joint_cells == [] and other.fasta == main.fasta == str(tmp_path / "g.fa")
+    config.to_yaml(tmp_path / "again.yaml")
+    assert DataConfig.from_yaml(tmp_path / "again.yaml") == config
+    assert DataConfig(fasta="g.fa", gene_table="t").per_cell() == [DataConfig(fasta="g.fa", gene_table="t")]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"cell": ""}, "name the main cell"),
+    ({"cell": "GM12878"}, "distinct from the joint cells"),
+    ({"joint_cells": [{"name": "GM12878", "tracks": [{"name": "ATAC", "path": "gm.bw"}], "expression": "gm.tsv"}]},
+     r"joint_cells\[0\] \('GM12878'\).tracks names \['ATAC'\]"),
+    ({"joint_cells": [{"name": "GM12878", "tracks": [{"name": "DNase", "path": "gm.bw"}]}]},
+     r"joint_cells\[0\] \('GM12878'\).expression = None"),
+    ({"joint_cells": [{"name": "GM12878", "tracks": [], "expresion": "gm.tsv"}]}, r"joint_cells\[0\]: unknown key"),
+])
+def test_bad_joint_cells_named(tmp_path, changes, message):
+    with pytest.raises(DataInputError, match=message):
+        DataConfig.from_yaml(_joint(tmp_path, **changes))

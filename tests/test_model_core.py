@@ -185,3 +185,33 @@ def test_activation_checkpointing_gives_the_same_gradients():
         model.loss(out, torch.ones(2)).total.backward()
         grads.append(model.generator.layers[0].mixer.in_proj.weight.grad.clone())
     assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("variant", ["soft", "hard"])
+def test_log_transforms_equal_feeding_logged_inputs(variant):
+    """signals[i].transform / promoter_transform = log10p1 is exactly the model on log10(1 + x) inputs."""
+    logged = small(variant, promoter_transform="log10p1",
+                   signals=[dict(name=s.name, constant=s.constant, weight=s.weight, transform="log10p1" if i != 1 else "none")
+                            for i, s in enumerate(small(variant).signals)])
+    torch.manual_seed(0)
+    model = Seq2Exp(logged).eval()
+    plain = Seq2Exp(small(variant)).eval()
+    plain.load_state_dict(model.state_dict())
+    seq, signals, features = random_inputs(logged)
+    signals, features = signals * 100, features.abs() * 50  # read-count scale
+    by_hand = signals.clone()
+    by_hand[..., [0, 2]] = torch.log10(1 + signals[..., [0, 2]])
+    features_by_hand = torch.cat([features[:, :-1], torch.log10(1 + features[:, -1:])], dim=1)
+    out, expected = model(seq, signals, features), plain(seq, by_hand, features_by_hand)
+    assert torch.equal(out.expression, expected.expression) and torch.equal(out.mask, expected.mask)
+    assert not torch.allclose(plain(seq, signals, features).expression, expected.expression)
+
+
+def test_transform_round_trips_and_bad_transform_is_named(tmp_path):
+    cfg = small(promoter_transform="log10p1", signals=[dict(name="dnase", constant=0.2, weight=1.0, transform="log10p1")])
+    cfg.to_yaml(tmp_path / "m.yaml")
+    assert ModelConfig.from_yaml(tmp_path / "m.yaml") == cfg
+    with pytest.raises(ValueError, match="transform"):
+        small(signals=[dict(name="dnase", constant=0.2, weight=1.0, transform="log")])
+    with pytest.raises(ValueError, match="promoter_transform"):
+        small(promoter_transform="sqrt")

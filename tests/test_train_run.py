@@ -20,6 +20,7 @@ from kipoi_seq2exp.train.export import (
     CheckpointError,
     export_checkpoint,
     load_exported,
+    model_from_checkpoint,
     read_checkpoint,
 )
 from kipoi_seq2exp.train.optim import WarmupCosine
@@ -216,3 +217,35 @@ def test_cli_reports_user_errors(genome, tmp_path, capsys):
     assert "seq2exp train: error:" in err and "section 'train'" in err and "max_stepz" in err
     assert main(["test", "--ckpt", str(tmp_path / "missing.ckpt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_joint_cells_train_one_model_on_every_cell(genome, tmp_path):
+    """A joint cell (its own tracks and targets) doubles every split; items, validation and predictions
+    carry the cell, and each cell's rows are its own inputs through the one shared model."""
+    doubled = tmp_path / "doubled.tsv"
+    table = [line.split("\t") for line in open(genome["expression"]).read().splitlines()]
+    column = table[0].index("expression")
+    doubled.write_text("\n".join("\t".join(row if i == 0 else row[:column] + [str(2 * float(row[column]))] + row[column + 1:])
+                                 for i, row in enumerate(table)) + "\n")
+    swapped = [{"name": "H3K27ac", "path": genome["dnase"]}, {"name": "DNase", "path": genome["h3k27ac"]},
+               {"name": "Hi-C", "path": genome["hic"], "kind": "hic"}]
+    config = yaml.safe_load(run_yaml(genome, tmp_path).read_text())
+    config["data"].update(cell="A", joint_cells=[{"name": "B", "tracks": swapped, "expression": str(doubled)}])
+    path = tmp_path / "joint.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = load_run_config(path, ["train.max_steps=2", "train.warmup_steps=1", "train.val_every_n_steps=2"])
+    data = Seq2ExpDataModule(run.data, run.train)
+    train = data.dataset("train")
+    assert len(train) == 2 * N_TRAIN and [train[i]["cell"] for i in (0, N_TRAIN)] == ["A", "B"]
+    first, second = train[0], train[N_TRAIN]
+    assert first["gene_id"] == second["gene_id"]
+    assert torch.allclose(torch.log10(2 * (10 ** first["target"] - 1) + 1), second["target"])
+    assert torch.equal(first["signals"][:, 0], second["signals"][:, 1])
+    run_dir = fit(run)
+    table = predict(run_dir / "checkpoints" / "last.ckpt", tmp_path / "pred.tsv", split="valid")
+    assert table["cell"].tolist() == ["A"] * 3 + ["B"] * 3 and table["gene_id"].tolist()[:3] == table["gene_id"].tolist()[3:]
+    model = model_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")[0].eval()
+    item = data.dataset("valid")[3]
+    with torch.no_grad():
+        expected = model.predict(item["seq"][None], item["signals"][None], item["gene_features"][None]).expression
+    assert table["prediction"].iloc[3] == pytest.approx(float(expected), abs=1e-5)

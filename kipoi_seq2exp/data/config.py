@@ -71,6 +71,19 @@ class SplitConfig:
     column: str | None = None
 
 
+@dataclass
+class JointCell:
+    """A further cell type trained jointly with the main one (``DataConfig.joint_cells``).
+
+    It shares the genes, FASTA, gene features and split; it has its own tracks (the same channel
+    names, in the same order) and its own targets. Each gene then gives one example per cell.
+    """
+
+    name: str
+    tracks: list[TrackConfig]
+    expression: str | None = None
+
+
 def paper_tracks(
     h3k27ac: str | None = None, dnase: str | None = None, hic: str | None = None
 ) -> list[TrackConfig]:
@@ -108,6 +121,9 @@ class DataConfig:
         TSS +/- flank (sqrt(H3K27ac x DNase) for the paper preset).
     cache_dir
         Where FASTA indexes are built when the FASTA's own folder is read-only.
+    cell, joint_cells
+        Name of the cell type the tracks and targets describe (items and predictions then carry it),
+        and further cells trained jointly (see `JointCell`); `per_cell` gives one config per cell.
     """
 
     fasta: str
@@ -124,6 +140,8 @@ class DataConfig:
     promoter_tracks: list[str] = field(default_factory=lambda: ["H3K27ac", "DNase"])
     split: SplitConfig = field(default_factory=SplitConfig)
     cache_dir: str | None = None
+    cell: str = ""
+    joint_cells: list[JointCell] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -155,6 +173,28 @@ class DataConfig:
             raise DataInputError("DataConfig.tracks: at most one track of kind 'hic' is supported.")
         if self.hic.bin_size <= 0:
             raise DataInputError(f"DataConfig.hic.bin_size = {self.hic.bin_size}: must be positive.")
+        if self.joint_cells and (not self.cell or self.cell in [c.name for c in self.joint_cells]):
+            raise DataInputError(
+                f"DataConfig.cell = {self.cell!r}: with joint_cells, name the main cell (e.g. cell: K562), "
+                "distinct from the joint cells' names, so every example and prediction says which cell it is."
+            )
+        for i, cell in enumerate(self.joint_cells):
+            if [t.name for t in cell.tracks] != names:
+                raise DataInputError(
+                    f"DataConfig.joint_cells[{i}] ({cell.name!r}).tracks names {[t.name for t in cell.tracks]}: "
+                    f"must equal data.tracks names {names}, in the same order (one model reads every cell)."
+                )
+            if (cell.expression is None) != (self.expression is None):
+                raise DataInputError(
+                    f"DataConfig.joint_cells[{i}] ({cell.name!r}).expression = {cell.expression!r}: set it exactly "
+                    "when data.expression is set, so every cell has targets (or none has)."
+                )
+
+    def per_cell(self) -> list["DataConfig"]:
+        """One single-cell config per cell: this one first, then each joint cell with its tracks and targets."""
+        main = dataclasses.replace(self, joint_cells=[])
+        return [main] + [dataclasses.replace(main, cell=c.name, tracks=c.tracks, expression=c.expression)
+                         for c in self.joint_cells]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,10 +204,14 @@ class DataConfig:
         """Build from a plain dict; unknown keys raise; relative paths resolve against ``base_dir``."""
         data = dict(data)
         _reject_unknown(data, cls, "DataConfig")
-        tracks = []
-        for i, t in enumerate(data.pop("tracks", None) or []):
-            _reject_unknown(t, TrackConfig, f"DataConfig.tracks[{i}]")
-            tracks.append(TrackConfig(**t))
+        tracks = _tracks_from_dicts(data.pop("tracks", None), "DataConfig.tracks")
+        joint = []
+        for i, cell in enumerate(data.pop("joint_cells", None) or []):
+            where = f"DataConfig.joint_cells[{i}]"
+            _reject_unknown(cell, JointCell, where)
+            cell = dict(cell)
+            cell_tracks = _tracks_from_dicts(cell.pop("tracks", None), f"{where}.tracks")
+            joint.append(JointCell(**cell, tracks=cell_tracks))
         nested = {}
         for key, sub in (("hic", HicOptions), ("split", SplitConfig)):
             if key in data:
@@ -175,6 +219,7 @@ class DataConfig:
                 nested[key] = sub(**(data.pop(key) or {}))
         if tracks or "tracks" in data:
             nested["tracks"] = tracks
+        nested["joint_cells"] = joint
         config = cls(**data, **nested)
         if base_dir is not None:
             config = config.with_paths_relative_to(base_dir)
@@ -195,6 +240,8 @@ class DataConfig:
             expression=resolve(self.expression),
             tracks=[TrackConfig(t.name, resolve(t.path), t.kind) for t in self.tracks],
             cache_dir=resolve(self.cache_dir),
+            joint_cells=[JointCell(c.name, [TrackConfig(t.name, resolve(t.path), t.kind) for t in c.tracks],
+                                   resolve(c.expression)) for c in self.joint_cells],
         )
 
     def to_yaml(self, path: str | os.PathLike) -> None:
@@ -223,6 +270,14 @@ class DataConfig:
             return cls.from_dict(data, base_dir=path.parent)
         except TypeError as err:  # a required key is missing
             raise DataInputError(f"{path}: {err}. Fix: add the key (see DataConfig).") from err
+
+
+def _tracks_from_dicts(items: list[dict[str, Any]] | None, where: str) -> list[TrackConfig]:
+    tracks = []
+    for i, t in enumerate(items or []):
+        _reject_unknown(t, TrackConfig, f"{where}[{i}]")
+        tracks.append(TrackConfig(**t))
+    return tracks
 
 
 def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:

@@ -149,7 +149,8 @@ class WindowDataset(Dataset):
 
     Items are dicts: ``seq`` (L, 4), ``signals`` (L, n_tracks), ``gene_features`` (9,),
     ``target`` (1,) when ``config.expression`` is set (float32 tensors), and ``gene_id``,
-    ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``.
+    ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``, and
+    ``cell`` when ``config.cell`` is set.
     Genes without a target value are left out, with one warning.
     """
 
@@ -157,6 +158,7 @@ class WindowDataset(Dataset):
         if subset is not None and subset not in SPLITS:
             raise ValueError(f"subset = {subset!r}: use one of {SPLITS} or None.")
         self.windows = GeneWindows(config)
+        self.cell = config.cell
         genes = self.windows.genes
         self.split = assign_split(genes, config.split, config.gene_table)
         keep = np.ones(len(genes), dtype=bool) if subset is None else self.split == subset
@@ -193,6 +195,8 @@ class WindowDataset(Dataset):
             "end": window.end,
             "strand": gene.strand,
         }
+        if self.cell:
+            out["cell"] = self.cell
         if self.targets is not None:
             out["target"] = torch.tensor([self.targets[index]], dtype=torch.float32)
         return out

@@ -25,16 +25,24 @@ import yaml
 Variant = Literal["soft", "hard"]
 Combine = Literal["released", "paper"]
 HardGradient = Literal["released", "straight_through"]
+Transform = Literal["none", "log10p1"]
+TRANSFORMS = ("none", "log10p1")
 
 
 @dataclass
 class SignalTrack:
     """One epigenomic signal channel and its Beta prior: alpha = (x + beta_min) * scale,
-    beta = (constant + beta_min) * scale; ``weight`` is its share in the weighted sum."""
+    beta = (constant + beta_min) * scale; ``weight`` is its share in the weighted sum.
+
+    ``transform`` is applied to the raw track first, inside the model: ``none`` (the paper's
+    fold-change-scale bigWigs) or ``log10p1`` for read-count pileups (1..358 per base on real
+    chr22), which would otherwise saturate the signal Beta and the signal embedding.
+    """
 
     name: str
     constant: float
     weight: float
+    transform: Transform = "none"
 
 
 PAPER_SIGNALS = (SignalTrack("h3k27ac", 1.5, 0.4), SignalTrack("dnase", 0.2, 0.4), SignalTrack("hic", 1.0, 0.2))
@@ -73,6 +81,8 @@ class ModelConfig:
     prior_scale: float = 10.0
     mask_threshold: float = 0.5
     n_gene_features: int = 9
+    #: applied to the last gene feature (promoter activity, raw track units) inside the model
+    promoter_transform: Transform = "none"
     kl_weight: float = 0.01
     init_residual_layers: int = 64
     #: recompute each backbone block in the backward pass (training memory ~ O(layers x L x d_model))
@@ -115,6 +125,8 @@ class ModelConfig:
             (0 < self.centre <= self.window, f"centre ({self.centre}) must lie in (0, window={self.window}]"),
             (len(self.signals) > 0, "at least one signal track is needed"),
             (all(s.weight > 0 for s in self.signals), "signal weights must be positive"),
+            (all(s.transform in TRANSFORMS for s in self.signals) and self.promoter_transform in TRANSFORMS,
+             f"signals[i].transform and promoter_transform must be one of {TRANSFORMS}"),
             (0 < self.prior_mean < 1 and self.prior_scale > 0, "prior_mean must be in (0, 1), prior_scale > 0"),
             (not (self.rc_equivariant and self.d_model % 2), "rc_equivariant needs an even d_model"),
             (not (self.rc_equivariant and (self.positional_embedding or self.variant == "hard")),

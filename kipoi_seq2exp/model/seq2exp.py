@@ -167,6 +167,20 @@ class Seq2Exp(nn.Module):
         return (F.softplus(logits[..., 1]) + self.cfg.beta_min + EPS,
                 F.softplus(logits[..., 0]) + self.cfg.beta_min + EPS, logits)
 
+    def transform_inputs(self, signals: Tensor, gene_features: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-track and promoter-feature transforms of the config (identity for the paper presets).
+
+        They live in the model, not the data layer, so a member's dataloader always hands over raw
+        bigWig values and the model that was trained on log counts applies the same log itself.
+        """
+        logged = [i for i, s in enumerate(self.cfg.signals) if s.transform == "log10p1"]
+        if logged:
+            signals = signals.clone()
+            signals[..., logged] = torch.log10(1 + signals[..., logged].clamp_min(0))
+        if self.cfg.promoter_transform == "log10p1":
+            gene_features = torch.cat([gene_features[:, :-1], torch.log10(1 + gene_features[:, -1:].clamp_min(0))], 1)
+        return signals, gene_features
+
     # ------------------------------------------------------------------ 2. mask distribution
     @property
     def signal_weights(self) -> Tensor:
@@ -243,6 +257,7 @@ class Seq2Exp(nn.Module):
     def forward(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
                 mask_sample: Optional[Tensor] = None, return_details: bool = False) -> Seq2ExpOutput:
         self.check_inputs(seq, signals, gene_features, blacklist)
+        signals, gene_features = self.transform_inputs(signals, gene_features)
         cfg = self.cfg
         if seq.device.type == "cpu" and cfg.window >= LONG_WINDOW:
             reuse_freed_memory()

@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from ..data.config import DataConfig
 from ..data.dataset import WindowDataset
@@ -49,6 +49,9 @@ class EpochShuffle(Sampler[int]):
 class Seq2ExpDataModule(pl.LightningDataModule):
     """Train / valid / test / predict loaders over one `DataConfig`.
 
+    With ``data.joint_cells`` every split holds each gene once per cell (the main cell first), so
+    one model learns from all cells and validation scores all of them.
+
     Parameters
     ----------
     data
@@ -66,12 +69,14 @@ class Seq2ExpDataModule(pl.LightningDataModule):
         self.data = data
         self.train_cfg = train
         self.predict_split = predict_split
-        self.datasets: dict[str, WindowDataset] = {}
+        self.datasets: dict[str, Dataset] = {}
 
-    def dataset(self, split: str) -> WindowDataset:
-        """The dataset of ``split`` (``all`` = every gene), built once (files are checked then)."""
+    def dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` (``all`` = every gene) over every cell, built once (files are checked then)."""
         if split not in self.datasets:
-            self.datasets[split] = WindowDataset(self.data, None if split == "all" else split)
+            subset = None if split == "all" else split
+            per_cell = [WindowDataset(cell, subset) for cell in self.data.per_cell()]
+            self.datasets[split] = per_cell[0] if len(per_cell) == 1 else ConcatDataset(per_cell)
         return self.datasets[split]
 
     def check(self, stage: str) -> None:

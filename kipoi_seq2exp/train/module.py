@@ -99,7 +99,7 @@ class Seq2ExpModule(pl.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Eval-mode predictions with the gene's identity; the same call the exported model makes."""
         out = self.model.predict(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"))
-        rows = {key: batch[key] for key in ("gene_id", "chrom", "start", "end", "strand") if key in batch}
+        rows = {key: batch[key] for key in ("gene_id", "cell", "chrom", "start", "end", "strand") if key in batch}
         rows["prediction"] = out.expression.float()
         rows["mask_ratio"] = out.mask_ratio.float()
         if "target" in batch:
