@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 import pytest
+import torch
 
 from kipoi_seq2exp.cli import main
 from kipoi_seq2exp.data.config import DataConfig, TrackConfig
@@ -26,6 +27,7 @@ from kipoi_seq2exp.realdata.fetch import FetchError, extract_verified, fetch_chr
 from kipoi_seq2exp.realdata.slice import cut_slice
 from kipoi_seq2exp.realdata.split import block_split
 from kipoi_seq2exp.train.config import load_run_config
+from kipoi_seq2exp.train.datamodule import Seq2ExpDataModule
 
 SLICE_REGION = (30_220_000, 30_385_000)
 
@@ -207,3 +209,17 @@ def test_real_chr22_configs_accessibility_only_with_block_split(name, cell):
     assert len(test) == 7
     item = test[0]
     assert item["target"].item() == pytest.approx(np.log10(1 + labels.at[item["gene_id"], "count"]), rel=1e-6)
+
+
+def test_real_chr22_joint_config_reads_each_cell_with_its_own_tracks_and_labels():
+    run = load_run_config("real_chr22_joint", [
+        f"data.fasta={SLICE_DIR / FASTA}", f"data.gene_table={SLICE_DIR / 'genes_chr22.tsv'}",
+        f"data.tracks.0.path={SLICE_DIR / cell_files('K562').accessibility}",
+        f"data.joint_cells.0.tracks.0.path={SLICE_DIR / cell_files('GM12878').accessibility}"])
+    assert run.model.signals[0].transform == "log10p1" and run.model.promoter_transform == "log10p1"
+    test = Seq2ExpDataModule(run.data, run.train).dataset("test")
+    assert len(test) == 14 and [test[i]["cell"] for i in (0, 7)] == ["K562", "GM12878"]
+    for i, cell in ((0, "K562"), (7, "GM12878")):
+        labels = pd.read_csv(RESOURCE_DIR / f"labels_{cell}_procap.tsv", sep="\t").set_index("gene_id")
+        assert test[i]["target"].item() == pytest.approx(np.log10(1 + labels.at[test[i]["gene_id"], "count"]), rel=1e-6)
+    assert test[0]["gene_id"] == test[7]["gene_id"] and not torch.equal(test[0]["signals"], test[7]["signals"])

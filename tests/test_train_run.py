@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 import yaml
 
+from kipoi_seq2exp.data.config import DataConfig
 from kipoi_seq2exp.data.synthetic import write_demo_genome
 from kipoi_seq2exp.train.cli import main
 from kipoi_seq2exp.train.config import ConfigError, load_run_config
@@ -249,3 +250,10 @@ def test_joint_cells_train_one_model_on_every_cell(genome, tmp_path):
     with torch.no_grad():
         expected = model.predict(item["seq"][None], item["signals"][None], item["gene_features"][None]).expression
     assert table["prediction"].iloc[3] == pytest.approx(float(expected), abs=1e-5)
+    exported = export_checkpoint(run_dir / "checkpoints" / "last.ckpt", "A", tmp_path / "member")
+    text = (exported / DATA_FILE).read_text()
+    assert str(tmp_path) not in text and genome["dnase"] not in text  # no machine-specific absolute path
+    (cell,) = DataConfig.from_yaml(exported / DATA_FILE).joint_cells
+    (expected,) = run.data.joint_cells
+    resolved = [os.path.realpath(t.path) for t in cell.tracks] + [os.path.realpath(cell.expression)]
+    assert resolved == [os.path.realpath(t.path) for t in expected.tracks] + [os.path.realpath(expected.expression)]

@@ -69,7 +69,8 @@ def _one_error_line(result, expected: str) -> str:
 def test_kipoi_lists_the_registered_members(zoo):
     listing = run_cli(["kipoi", "ls", GROUP, "--source", "seq2exp"], home=zoo["home"])
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.split() == [f"{GROUP}/{m}" for m in ("K562", "GM12878", "Demo-soft", "Demo-hard")]
+    assert listing.stdout.split() == [f"{GROUP}/{m}" for m in ("K562", "GM12878", "K562-paper", "GM12878-paper",
+                                                                        "Demo-soft", "Demo-hard")]
     config = (zoo["home"] / ".kipoi" / "config.yaml").read_text()
     assert f"local_path: {zoo['source']}" in config
 
@@ -210,7 +211,7 @@ def _no_output(tmp_path: Path) -> None:
 
 
 def test_missing_weights(zoo, tmp_path):
-    line = _one_error_line(_predict(zoo, tmp_path, "K562", zoo["args"]), "Seq2Exp/K562 has no trained weights")
+    line = _one_error_line(_predict(zoo, tmp_path, "K562-paper", zoo["args"]), "Seq2Exp/K562-paper has no trained weights")
     assert "seq2exp train --config paper_soft" in line and "seq2exp export" in line and "install-weights" in line
     _no_output(tmp_path)
 

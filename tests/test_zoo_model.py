@@ -123,8 +123,8 @@ def test_export_of_another_model_is_rejected(source):
 
 
 def test_member_without_weights_fails_with_the_fix(source):
-    with pytest.raises(ZooError, match=r"Seq2Exp/K562 has no trained weights .*seq2exp train --config paper_soft"):
-        _member(source, "K562")
+    with pytest.raises(ZooError, match=r"Seq2Exp/K562-paper has no trained weights .*seq2exp train --config paper_soft"):
+        _member(source, "K562-paper")
 
 
 def test_k562_works_once_an_export_of_the_paper_config_is_there(tmp_path):
@@ -132,8 +132,8 @@ def test_k562_works_once_an_export_of_the_paper_config_is_there(tmp_path):
     reads 200-kb windows by default. (One forward pass at this size takes 15-100 s on a 2-core CPU:
     see the opt-in test below.)"""
     source = copy_source(tmp_path)
-    exported = export_untrained_member(source / GROUP / "K562", "paper_soft", seed=3)
-    model = kipoi.get_model("Seq2Exp/K562", source=kipoi.sources.LocalSource(str(source)))
+    exported = export_untrained_member(source / GROUP / "K562-paper", "paper_soft", seed=3)
+    model = kipoi.get_model("Seq2Exp/K562-paper", source=kipoi.sources.LocalSource(str(source)))
     assert model.window == 200_000 and model.model.cfg == preset("paper_soft")
     for name, tensor in exported.state_dict().items():
         assert torch.equal(model.model.state_dict()[name].cpu(), tensor)
@@ -146,8 +146,8 @@ def test_k562_works_once_an_export_of_the_paper_config_is_there(tmp_path):
                     reason="set SEQ2EXP_SLOW_TESTS=1 (paper-size forward pass)")
 def test_k562_predicts_a_gene_like_the_exported_model(tmp_path):
     source = copy_source(tmp_path)
-    exported = export_untrained_member(source / GROUP / "K562", "paper_soft", seed=3)
-    model = kipoi.get_model("Seq2Exp/K562", source=kipoi.sources.LocalSource(str(source)))
+    exported = export_untrained_member(source / GROUP / "K562-paper", "paper_soft", seed=3)
+    model = kipoi.get_model("Seq2Exp/K562-paper", source=kipoi.sources.LocalSource(str(source)))
     args = sim_dataloader_args(gene_subset(tmp_path, ["SIMG00241"]), hic_normalization="NONE")
     predicted = model.pipeline.predict(args, batch_size=1)
     dataset = model.default_dataloader(**args)

@@ -22,7 +22,7 @@ from kipoi_seq2exp.zoo.source import (GROUP, ZooError, check_member_dir, example
 
 from test_zoo_helpers import REPO, SIM, copy_source, export_untrained_member
 
-MEMBERS = ["K562", "GM12878", "Demo-soft", "Demo-hard"]
+MEMBERS = ["K562", "GM12878", "K562-paper", "GM12878-paper", "Demo-soft", "Demo-hard"]
 SOURCE = LocalSource(str(REPO / "model_zoo"))
 
 
@@ -56,7 +56,7 @@ def test_register_rejects_a_folder_that_is_not_the_source(tmp_path):
 
 
 # ------------------------------------------------------------------ members and their YAML
-def test_models_tsv_lists_the_four_members():
+def test_models_tsv_lists_the_six_members():
     assert [row["model"] for row in read_members(REPO / "model_zoo" / GROUP)] == MEMBERS
     with pytest.raises(ZooError, match=r"unknown model 'Seq2Exp/K999'.*Seq2Exp/GM12878"):
         member_row("Seq2Exp/K999")
@@ -149,12 +149,12 @@ def test_sync_metrics_copies_scores_into_the_model_info(tmp_path):
     assert sync_metrics(source) == []
     info = LocalSource(str(source)).get_model_descr(f"{GROUP}/Demo-soft").info
     assert "test: mse 0.25, mae 0.38, pearson 0.81" in info.training_procedure
-    k562 = LocalSource(str(source)).get_model_descr(f"{GROUP}/K562").info
+    k562 = LocalSource(str(source)).get_model_descr(f"{GROUP}/K562-paper").info
     assert "published Seq2Exp-soft K562 test scores (mean of 5 seeds): mse 0.1856" in k562.training_procedure
 
 
 # ------------------------------------------------------------------ weights
-@pytest.mark.parametrize("member,config", [("K562", "paper_soft"), ("GM12878", "paper_soft")])
+@pytest.mark.parametrize("member,config", [("K562-paper", "paper_soft"), ("GM12878-paper", "paper_soft")])
 def test_paper_members_say_how_to_produce_their_weights(member, config):
     with pytest.raises(ZooError) as err:
         check_member_dir(REPO / "model_zoo" / GROUP / member, config, member)

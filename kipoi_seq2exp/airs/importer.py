@@ -128,6 +128,10 @@ def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str,
         "metrics": "scores as published by the authors for this checkpoint (not re-measured here)",
         "note": "Imported from the authors' release; inputs as in the paper: three tracks, H3K27ac + DNase "
                 "bigWigs and Hi-C, 200-kb windows.",
+        "label": "log10(CAGE + 1)",
+        "procedure": f"Trained by the authors (Seq2Exp-{cfg.variant}, divelab/AIRS); weights and architecture read from "
+                     "their Lightning checkpoint by `seq2exp import-airs`.",
+        "examples": "sim",
     })
 
 

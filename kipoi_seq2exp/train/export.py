@@ -169,8 +169,13 @@ def paths_relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
     def relative(value: Any) -> Any:
         return os.path.relpath(Path(value).resolve(), folder) if isinstance(value, str) and value else value
 
+    def tracks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**track, "path": relative(track.get("path"))} for track in items]
+
     out = {key: relative(value) if key in _PATH_KEYS else value for key, value in data.items()}
-    out["tracks"] = [{**track, "path": relative(track.get("path"))} for track in data.get("tracks", [])]
+    out["tracks"] = tracks(data.get("tracks", []))
+    out["joint_cells"] = [{**cell, "tracks": tracks(cell.get("tracks", [])), "expression": relative(cell.get("expression"))}
+                          for cell in data.get("joint_cells", [])]
     return out
 
 

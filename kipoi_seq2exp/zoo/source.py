@@ -163,7 +163,7 @@ def missing_weights_message(member_dir: Path, train_config: str, cell_type: str)
     name = f"{member_dir.parent.name}/{member_dir.name}"
     return (
         f"{name} has no trained weights ({member_dir / WEIGHTS_FILE} is missing). Fix: train and export into that "
-        f"folder - `seq2exp train --config {train_config} --set data.fasta=... (README: '{member_dir.name} recipe')` "
+        f"folder - `seq2exp train --config {train_config} --set data.fasta=... (README: 'Paper recipe')` "
         f"then `seq2exp export <run folder>/best.ckpt --cell-type {cell_type} --out {member_dir}` - or install an "
         f"exported model you trust: `seq2exp install-weights {name} <folder, .tar.gz/.zip or URL> --md5 <its md5>`."
     )
