@@ -3,6 +3,7 @@ schedule, export -> load reproduces predictions bit for bit, bad runs fail befor
 import json
 import os
 
+import kipoi
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -26,6 +27,8 @@ from kipoi_seq2exp.train.export import (
 )
 from kipoi_seq2exp.train.optim import WarmupCosine
 from kipoi_seq2exp.train.runner import build_trainer, evaluate, fit, predict, trained_module
+
+from test_zoo_helpers import copy_source
 
 SIZES = {"chr1": 6_000, "chr2": 5_000, "chr3": 4_000, "chr22": 4_000}
 GENES = [{"gene_id": f"g{c}_{i}", "chrom": c, "tss": 700 + 900 * i, "strand": "+-"[i % 2]}
@@ -257,3 +260,19 @@ def test_joint_cells_train_one_model_on_every_cell(genome, tmp_path):
     (expected,) = run.data.joint_cells
     resolved = [os.path.realpath(t.path) for t in cell.tracks] + [os.path.realpath(cell.expression)]
     assert resolved == [os.path.realpath(t.path) for t in expected.tracks] + [os.path.realpath(expected.expression)]
+
+
+def test_export_into_a_model_group_lists_a_member_of_the_users_naming(genome, tmp_path, capsys):
+    run_dir = fit(load_run_config(run_yaml(genome, tmp_path), ["train.max_steps=2", "train.warmup_steps=1",
+                                                               "train.val_every_n_steps=2"]))
+    source = copy_source(tmp_path)
+    checkpoint = str(run_dir / "checkpoints" / "best.ckpt")
+    before = (source / "Seq2Exp" / "models.tsv").read_text()
+    assert main(["export", checkpoint, "--cell-type", "liver", "--out", str(source / "Seq2Exp" / "MyLiver")]) == 0
+    assert "listed as Seq2Exp/MyLiver" in capsys.readouterr().out
+    after = (source / "Seq2Exp" / "models.tsv").read_text()
+    assert after.startswith(before) and after.count("\nMyLiver\t") == 1
+    model = kipoi.get_model("Seq2Exp/MyLiver", source=kipoi.sources.LocalSource(str(source)))
+    assert model.model.cfg.window == 1000 and "liver" in model.info.trained_on
+    assert main(["export", checkpoint, "--cell-type", "liver", "--out", str(source / "Seq2Exp" / "MyLiver")]) == 0
+    assert (source / "Seq2Exp" / "models.tsv").read_text() == after  # listed once, row kept

@@ -6,7 +6,6 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
-from pathlib import Path
 
 import h5py
 import kipoi
@@ -19,7 +18,7 @@ from kipoi_seq2exp.realdata.chr22 import SLICE_DIR
 from kipoi_seq2exp.train.export import EXPORT_FILES, WEIGHTS_FILE, load_exported
 from kipoi_seq2exp.zoo.source import member_row
 
-from test_zoo_helpers import REPO, copy_source, one_thread, run_cli
+from test_zoo_helpers import REPO, copy_source, one_thread, run_cli  # noqa: F401 (one_thread: fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 GROUP = "Seq2Exp"

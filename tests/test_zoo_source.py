@@ -74,12 +74,12 @@ def test_every_member_has_full_info_schemas_and_small_hdf5_chunks(member):
     assert f"{row['window']}-bp window" in info.doc and "--layer mask" in info.doc
     window = int(row["window"])
     assert descr.schema.inputs["seq"].shape == (window, 4)
-    assert descr.schema.inputs["signals"].shape == (window, 3)
+    assert descr.schema.inputs["signals"].shape == (window, len(row["signals"].split(",")))
     assert descr.schema.inputs["gene_features"].shape == (9,)
     assert descr.schema.targets.column_labels == ["expression"]
     assert all(descr.schema.inputs[k].doc for k in ("seq", "signals", "gene_features")) and descr.schema.targets.doc
     assert descr.args == {"member_dir": member, "variant": row["variant"], "window": window,
-                          "signals": "h3k27ac,dnase,hic", "train_config": row["train_config"],
+                          "signals": row["signals"], "train_config": row["train_config"],
                           "cell_type": row["cell_type"], "rc_average": False}
     # a chunk of per-base mask rows at the paper window stays far below a gigabyte
     assert descr.writers["hdf5_chunk_size"] * 200_000 * 4 < 32 * 2**20
@@ -103,7 +103,7 @@ def test_member_dataloader_is_the_dataloaders_yaml_plus_member_defaults(member):
     assert {k: v for k, v in rendered.items() if k != "args"} == {k: v for k, v in reference.items() if k != "args"}
 
 
-@pytest.mark.parametrize("member", MEMBERS)
+@pytest.mark.parametrize("member", [m for m in MEMBERS if m not in ("K562", "GM12878")])  # those: test_zoo_chr22
 def test_example_files_exist_and_are_the_simulated_genome(member):
     args = example_dataloader_args(f"{GROUP}/{member}")
     files = {k: v for k, v in args.items() if k.endswith(("_file", "_table", "_bigwig", "features"))}

@@ -109,9 +109,13 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     def run() -> None:
+        from ..zoo.source import list_export_in_group
         from .export import export_checkpoint
 
-        print(f"exported to {export_checkpoint(args.checkpoint, args.cell_type, args.out)}")
+        out = export_checkpoint(args.checkpoint, args.cell_type, args.out)
+        print(f"exported to {out}")
+        if list_export_in_group(out, "custom"):
+            print(f"listed as {out.parent.name}/{out.name} in {out.parent / 'models.tsv'}")
 
     return _user_errors_exit(run, "export")
 

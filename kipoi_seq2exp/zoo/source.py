@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from ..train.export import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
+from ..train.export import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
 
 GROUP = "Seq2Exp"
 DEFAULT_SOURCE_NAME = "seq2exp"
@@ -244,6 +244,39 @@ def upsert_member(group_dir: str | os.PathLike, row: dict[str, str]) -> None:
     else:
         lines.append(cells if lines[-1].endswith("\n") else "\n" + cells)
     _write_text_atomic(path, "".join(lines))
+
+
+def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bool:
+    """Give an export written into a model group folder (``seq2exp export --out model_zoo/Seq2Exp/NAME``)
+    its models.tsv row, so that Kipoi sees ``Seq2Exp/NAME``; a member already listed keeps its row.
+    ``train_config`` names the run config in the row ("custom": the export's data.yaml says it all).
+
+    Returns True when a row was added.
+    """
+    from ..model import ModelConfig
+
+    member_dir = Path(member_dir)
+    group_dir = member_dir.parent
+    if not (group_dir / "models.tsv").is_file() or member_dir.name in {r["model"] for r in read_members(group_dir)}:
+        return False
+    cfg = ModelConfig.from_yaml(member_dir / CONFIG_FILE)
+    data = yaml.safe_load((member_dir / DATA_FILE).read_text()) or {}
+    metrics = read_metrics(member_dir)
+    cell = metrics.get("cell_type") or "unknown"
+    upsert_member(group_dir, {
+        "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
+        "signals": ",".join(s.name for s in cfg.signals),
+        "hic_normalization": (data.get("hic") or {}).get("normalization", "VC"), "rc_average": "False",
+        "train_config": train_config,
+        "trained_on": f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')} "
+                      f"(paths relative to the member folder; all files in its data.yaml)",
+        "metrics": format_metrics(metrics),
+        "note": f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
+        "label": f"{data.get('target_transform', 'log10p1')}-transformed {data.get('expression_column', 'expression')}",
+        "procedure": "Trained with `seq2exp train`, exported with `seq2exp export`.",
+        "examples": "sim",
+    })
+    return True
 
 
 # ------------------------------------------------------------------ installing exported weights
