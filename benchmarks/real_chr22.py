@@ -248,7 +248,7 @@ def data_overrides(data: Path, cell: str) -> list[str]:
 
 
 def train_overrides(run: ModelRun, work: Path, valid_every: int = VALID_EVERY) -> list[str]:
-    """Schedule (warm-up 10 %, valid every VALID_EVERY steps) and, for hard, the released hard architecture
+    """Schedule (warm-up 10 %, valid every ``valid_every`` steps) and, for hard, the released hard architecture
     (one shared backbone + positional embedding) with the straight-through gradient fix."""
     overrides = [f"train.output_dir={work / run.name}", f"train.max_steps={run.steps}",
                  f"train.warmup_steps={max(1, run.steps // 10)}", f"train.val_every_n_steps={valid_every}",
@@ -334,7 +334,8 @@ PredictionKey = tuple[str, str, str]  # (run name, cell whose tracks and labels,
 
 
 def model_rows(results: dict[str, Any], preds: dict[PredictionKey, Predictions], labels: dict[str, pd.Series]) -> None:
-    """Valid and test scores of every model on each cell's tracks, mask statistics, and difference corr.
+    """Scores of every model on each cell's tracks (test, or whichever split ``preds`` holds), mask
+    statistics, and difference corr.
 
     A model is scored on both cells: on a cell it was not trained on, that is cross-cell transfer.
     Difference corr = corr(predicted K562 - GM12878, true K562 - GM12878) over the test genes, the
@@ -544,6 +545,11 @@ def run_notes(results: dict[str, Any], runs: list[ModelRun], threads: int) -> li
 TARGETS = {"test_pearson": 0.80, "transfer_pearson": 0.78, "difference_corr": 0.65}
 
 
+def best_baseline(base: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(name, scores) of the baseline with the highest test Pearson for one cell."""
+    return max(((k, v) for k, v in base.items() if "pearson" in v), key=lambda kv: kv[1]["pearson"])
+
+
 def _met(value: float, target: float) -> str:
     return "met" if value >= target else "NOT met"
 
@@ -556,7 +562,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
         member = members.get(cell, {}).get("model")
         if member is None:
             continue
-        best_name, best = max(((k, v) for k, v in base[cell].items() if "pearson" in v), key=lambda kv: kv[1]["pearson"])
+        best_name, best = best_baseline(base[cell])
         value = models[member]["test"][cell]["pearson"]
         lines.append(f"{cell} test Pearson >= {TARGETS['test_pearson']}: Seq2Exp/{cell} ({member}) {value:.4f} "
                      f"({_met(value, TARGETS['test_pearson'])}); best baseline {best_name} {best['pearson']:.3f}")
@@ -606,8 +612,10 @@ def member_row(run: ModelRun, cell: str, results: dict[str, Any]) -> dict[str, s
     """The models.tsv row of zoo member ``cell``: what it was trained on, how, and what it measured."""
     m, sizes = results["models"][run.name], results["split_sizes"]
     test, base = m["test"][cell], results["baselines"][cell]
-    best_name, best = max(((k, v) for k, v in base.items() if "pearson" in v), key=lambda kv: kv[1]["pearson"])
-    jointly = " jointly with the GM12878 data (each gene once per cell, one model)" if len(run.cells) > 1 else ""
+    best_name, best = best_baseline(base)
+    others = [c for c in run.cells if c != cell]
+    jointly = f" jointly with the {' and '.join(others)} data (each gene once per cell, one model)" if others else ""
+    model_overrides = " ".join(f"--set {o}" for o in train_overrides(run, Path("runs")) if o.startswith("model."))
     return {
         "model": cell, "variant": run.variant, "cell_type": cell, "window": "20000", "signals": "dnase",
         "hic_normalization": "VC", "rc_average": "False", "train_config": run.config,
@@ -624,11 +632,23 @@ def member_row(run: ModelRun, cell: str, results: dict[str, Any]) -> dict[str, s
                 f"recipe stays documented (README, members {cell}-paper). Input: signals = dnase = the raw "
                 "accessibility bigWig (read counts); the model applies log10(1 + x) itself.",
         "label": LABEL,
-        "procedure": f"`seq2exp train --config {run.config}`: {run.steps} steps of batch 4 on one CPU thread, best "
+        "procedure": f"`seq2exp train --config {run.config}{' ' + model_overrides if model_overrides else ''}`: "
+                     f"{run.steps} steps of batch 4 on one CPU thread, best "
                      f"valid MSE at step {m.get('best_step')}; trained, selected on valid genes and exported by "
                      "benchmarks/real_chr22.py.",
         "examples": "chr22",
     }
+
+
+def own_cell_first(data: dict[str, Any], cell: str) -> dict[str, Any]:
+    """A joint run's data config with ``cell`` as the main cell (its tracks and labels), the others joint."""
+    cells = [{"name": data.get("cell"), "tracks": data["tracks"], "expression": data.get("expression")}]
+    cells += data.get("joint_cells") or []
+    own = next((c for c in cells if c["name"] == cell), None)
+    if own is None or len(cells) == 1:
+        return data
+    return {**data, "cell": own["name"], "tracks": own["tracks"], "expression": own["expression"],
+            "joint_cells": [c for c in cells if c is not own]}
 
 
 def export_member(run: ModelRun, checkpoint: Path, cell: str, group: Path, results: dict[str, Any]) -> Path:
@@ -642,12 +662,13 @@ def export_member(run: ModelRun, checkpoint: Path, cell: str, group: Path, resul
     from kipoi_seq2exp.zoo.source import sync_metrics, upsert_member
 
     m = results["models"][run.name]
-    metrics = {"val": {**m["valid"][cell], "global_step": m.get("best_step")},
+    shown = checkpoint.resolve().relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else checkpoint.name
+    metrics = {"checkpoint": str(shown), "val": {**m["valid"][cell], "global_step": m.get("best_step")},
                "test": {**m["test"][cell], "global_step": m.get("best_step")},
                "note": f"chr22 only, accessibility only, PRO-cap labels; test = the {results['split_sizes']['test']} "
                        "chr22 test genes"}
     out = Path(export_checkpoint(checkpoint, cell, group / cell, metrics=metrics))
-    data = yaml.safe_load((out / DATA_FILE).read_text())
+    data = own_cell_first(yaml.safe_load((out / DATA_FILE).read_text()), cell)
     home = os.path.relpath(DATA_HOME, out.resolve())
     data["fasta"] = f"{home}/{Path(data['fasta']).name}"
     for track in data["tracks"] + [t for c in data.get("joint_cells", []) for t in c["tracks"]]:
@@ -689,6 +710,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablation:
         runs.append(ModelRun("K562", "soft", args.soft_steps, raw_inputs=True))
     if args.train_only:
+        unknown = sorted(set(args.train_only) - {r.name for r in runs})
+        if unknown:
+            parser.error(f"--train-only {unknown}: not a run of this benchmark; runs: {[r.name for r in runs]} "
+                         "(K562_soft_raw needs --ablation)")
         for run in (r for r in runs if r.name in args.train_only):
             log.info("training %s for %d steps", run.name, run.steps)
             train(run, data, args.work, args.reuse, args.valid_every)

@@ -91,7 +91,14 @@ def test_joint_cells_resolve_paths_round_trip_and_split_per_cell(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"cell": ""}, "name the main cell"),
-    ({"cell": "GM12878"}, "distinct from the joint cells"),
+    ({"cell": "GM12878"}, "all distinct"),
+    ({"joint_cells": [{"name": "", "tracks": [{"name": "DNase"}], "expression": "gm.tsv"}]}, r"names \[''\]"),
+    ({"joint_cells": [{"name": n, "tracks": [{"name": "DNase"}], "expression": "x.tsv"} for n in ("G", "G")]},
+     "all distinct"),
+    ({"joint_cells": [{"name": "G", "tracks": [{"name": "DNase", "kind": "bigwg"}], "expression": "x.tsv"}]},
+     r"joint_cells\[0\] \('G'\).tracks\[0\] \('DNase'\).kind = 'bigwg'"),
+    ({"joint_cells": {"name": "G"}}, "expected a list of cells"),
+    ({"joint_cells": [{"tracks": [{"name": "DNase"}], "expression": "x.tsv"}]}, r"joint_cells\[0\]: missing key 'name'"),
     ({"joint_cells": [{"name": "GM12878", "tracks": [{"name": "ATAC", "path": "gm.bw"}], "expression": "gm.tsv"}]},
      r"joint_cells\[0\] \('GM12878'\).tracks names \['ATAC'\]"),
     ({"joint_cells": [{"name": "GM12878", "tracks": [{"name": "DNase", "path": "gm.bw"}]}]},

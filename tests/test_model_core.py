@@ -202,7 +202,9 @@ def test_log_transforms_equal_feeding_logged_inputs(variant):
     by_hand = signals.clone()
     by_hand[..., [0, 2]] = torch.log10(1 + signals[..., [0, 2]])
     features_by_hand = torch.cat([features[:, :-1], torch.log10(1 + features[:, -1:])], dim=1)
+    raw = signals.clone(), features.clone()
     out, expected = model(seq, signals, features), plain(seq, by_hand, features_by_hand)
+    assert torch.equal(signals, raw[0]) and torch.equal(features, raw[1])  # the caller's inputs stay raw
     assert torch.equal(out.expression, expected.expression) and torch.equal(out.mask, expected.mask)
     assert not torch.allclose(plain(seq, signals, features).expression, expected.expression)
 
@@ -211,7 +213,7 @@ def test_transform_round_trips_and_bad_transform_is_named(tmp_path):
     cfg = small(promoter_transform="log10p1", signals=[dict(name="dnase", constant=0.2, weight=1.0, transform="log10p1")])
     cfg.to_yaml(tmp_path / "m.yaml")
     assert ModelConfig.from_yaml(tmp_path / "m.yaml") == cfg
-    with pytest.raises(ValueError, match="transform"):
+    with pytest.raises(ValueError, match=r"signals\[0\] \(dnase\).transform = 'log'"):
         small(signals=[dict(name="dnase", constant=0.2, weight=1.0, transform="log")])
-    with pytest.raises(ValueError, match="promoter_transform"):
+    with pytest.raises(ValueError, match="promoter_transform = 'sqrt'"):
         small(promoter_transform="sqrt")

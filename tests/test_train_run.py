@@ -276,3 +276,14 @@ def test_export_into_a_model_group_lists_a_member_of_the_users_naming(genome, tm
     assert model.model.cfg.window == 1000 and "liver" in model.info.trained_on
     assert main(["export", checkpoint, "--cell-type", "liver", "--out", str(source / "Seq2Exp" / "MyLiver")]) == 0
     assert (source / "Seq2Exp" / "models.tsv").read_text() == after  # listed once, row kept
+
+
+def test_joint_cell_without_genes_in_a_split_is_named_before_training(genome, tmp_path):
+    other = tmp_path / "other.tsv"
+    other.write_text("gene_id\texpression\ngchr1_0\t5.0\n")  # train genes only: valid is empty for cell B
+    config = yaml.safe_load(run_yaml(genome, tmp_path).read_text())
+    config["data"].update(cell="A", joint_cells=[{"name": "B", "tracks": config["data"]["tracks"], "expression": str(other)}])
+    path = tmp_path / "joint.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match="the 'valid' set of cell 'B' is empty"):
+        fit(load_run_config(path))

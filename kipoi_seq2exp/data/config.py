@@ -173,12 +173,18 @@ class DataConfig:
             raise DataInputError("DataConfig.tracks: at most one track of kind 'hic' is supported.")
         if self.hic.bin_size <= 0:
             raise DataInputError(f"DataConfig.hic.bin_size = {self.hic.bin_size}: must be positive.")
-        if self.joint_cells and (not self.cell or self.cell in [c.name for c in self.joint_cells]):
+        cells = [self.cell] + [c.name for c in self.joint_cells]
+        if self.joint_cells and (not all(cells) or len(set(cells)) != len(cells)):
             raise DataInputError(
-                f"DataConfig.cell = {self.cell!r}: with joint_cells, name the main cell (e.g. cell: K562), "
-                "distinct from the joint cells' names, so every example and prediction says which cell it is."
+                f"DataConfig.cell = {self.cell!r}, joint_cells names {cells[1:]}: with joint_cells, name the main "
+                "cell (e.g. cell: K562) and every joint cell, all distinct, so every example and prediction says "
+                "which cell it is."
             )
         for i, cell in enumerate(self.joint_cells):
+            for j, track in enumerate(cell.tracks):
+                if track.kind not in TRACK_KINDS:
+                    raise DataInputError(f"DataConfig.joint_cells[{i}] ({cell.name!r}).tracks[{j}] ({track.name!r}).kind"
+                                         f" = {track.kind!r}: use one of {TRACK_KINDS}.")
             if [t.name for t in cell.tracks] != names:
                 raise DataInputError(
                     f"DataConfig.joint_cells[{i}] ({cell.name!r}).tracks names {[t.name for t in cell.tracks]}: "
@@ -206,9 +212,15 @@ class DataConfig:
         _reject_unknown(data, cls, "DataConfig")
         tracks = _tracks_from_dicts(data.pop("tracks", None), "DataConfig.tracks")
         joint = []
-        for i, cell in enumerate(data.pop("joint_cells", None) or []):
+        cells = data.pop("joint_cells", None) or []
+        if not isinstance(cells, list):
+            raise DataInputError(f"DataConfig.joint_cells: expected a list of cells ({{name, tracks, expression}}), "
+                                 f"got {cells!r}. Fix: write each cell as a list item ('- name: ...').")
+        for i, cell in enumerate(cells):
             where = f"DataConfig.joint_cells[{i}]"
             _reject_unknown(cell, JointCell, where)
+            if "name" not in cell:
+                raise DataInputError(f"{where}: missing key 'name'. Fix: name the cell (e.g. name: GM12878).")
             cell = dict(cell)
             cell_tracks = _tracks_from_dicts(cell.pop("tracks", None), f"{where}.tracks")
             joint.append(JointCell(**cell, tracks=cell_tracks))

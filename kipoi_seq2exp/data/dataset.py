@@ -150,7 +150,8 @@ class WindowDataset(Dataset):
     Items are dicts: ``seq`` (L, 4), ``signals`` (L, n_tracks), ``gene_features`` (9,),
     ``target`` (1,) when ``config.expression`` is set (float32 tensors), and ``gene_id``,
     ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``, and
-    ``cell`` when ``config.cell`` is set.
+    ``cell`` when ``config.cell`` is set. One cell only: ``config.joint_cells`` are read by the
+    trainer's DataModule, one dataset per ``config.per_cell()``.
     Genes without a target value are left out, with one warning.
     """
 

@@ -18,7 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 import yaml
 
@@ -26,7 +26,7 @@ Variant = Literal["soft", "hard"]
 Combine = Literal["released", "paper"]
 HardGradient = Literal["released", "straight_through"]
 Transform = Literal["none", "log10p1"]
-TRANSFORMS = ("none", "log10p1")
+TRANSFORMS = get_args(Transform)
 
 
 @dataclass
@@ -125,8 +125,10 @@ class ModelConfig:
             (0 < self.centre <= self.window, f"centre ({self.centre}) must lie in (0, window={self.window}]"),
             (len(self.signals) > 0, "at least one signal track is needed"),
             (all(s.weight > 0 for s in self.signals), "signal weights must be positive"),
-            (all(s.transform in TRANSFORMS for s in self.signals) and self.promoter_transform in TRANSFORMS,
-             f"signals[i].transform and promoter_transform must be one of {TRANSFORMS}"),
+            *[(s.transform in TRANSFORMS, f"signals[{i}] ({s.name}).transform = {s.transform!r}: use one of {TRANSFORMS}")
+              for i, s in enumerate(self.signals)],
+            (self.promoter_transform in TRANSFORMS,
+             f"promoter_transform = {self.promoter_transform!r}: use one of {TRANSFORMS}"),
             (0 < self.prior_mean < 1 and self.prior_scale > 0, "prior_mean must be in (0, 1), prior_scale > 0"),
             (not (self.rc_equivariant and self.d_model % 2), "rc_equivariant needs an even d_model"),
             (not (self.rc_equivariant and (self.positional_embedding or self.variant == "hard")),

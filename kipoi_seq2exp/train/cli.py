@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..data.errors import DataInputError
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export a checkpoint into a model-zoo folder (safetensors + YAML + metrics)")
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--cell-type", required=True, help="cell type the model was trained on, e.g. K562")
-    p.add_argument("--out", required=True, metavar="DIR", help="e.g. model_zoo/Seq2Exp/K562")
+    p.add_argument("--out", required=True, metavar="DIR", help="e.g. model_zoo/Seq2Exp/K562-paper")
     p.set_defaults(func=export_command)
 
 
@@ -114,7 +115,8 @@ def export_command(args: argparse.Namespace) -> int:
 
         out = export_checkpoint(args.checkpoint, args.cell_type, args.out)
         print(f"exported to {out}")
-        if list_export_in_group(out, "custom"):
+        run_config = Path(args.checkpoint).resolve().parent.parent / "config.yaml"  # <run>/checkpoints/x.ckpt
+        if list_export_in_group(out, str(run_config) if run_config.is_file() else "custom"):
             print(f"listed as {out.parent.name}/{out.name} in {out.parent / 'models.tsv'}")
 
     return _user_errors_exit(run, "export")

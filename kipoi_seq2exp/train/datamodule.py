@@ -87,10 +87,12 @@ class Seq2ExpDataModule(pl.LightningDataModule):
                 f"data set {self.data.gene_table} has no targets (data.expression is not set), so '{stage}' "
                 "has nothing to fit or score. Fix: set data.expression to the expression table, or use 'predict'.")
         for split in SPLIT_OF_STAGE.get(stage, (self.predict_split,)):
-            if len(self.dataset(split)) == 0:
-                raise ConfigError(self._empty_message(split, needs_targets))
+            dataset = self.dataset(split)
+            for cell in dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]:
+                if len(cell) == 0:
+                    raise ConfigError(self._empty_message(split, needs_targets, cell.cell))
 
-    def _empty_message(self, split: str, needs_targets: bool) -> str:
+    def _empty_message(self, split: str, needs_targets: bool, cell: str = "") -> str:
         split_cfg = self.data.split
         if split_cfg.column is not None:
             rule = f"the gene table's column {split_cfg.column!r} has no {split!r} rows"
@@ -98,7 +100,8 @@ class Seq2ExpDataModule(pl.LightningDataModule):
             rule = (f"no gene lies on the '{split}' chromosomes (valid: {split_cfg.valid_chroms}, test: "
                     f"{split_cfg.test_chroms}, train: every other chromosome)")
         targets = " or none of them has a target value" if needs_targets else ""
-        return (f"{self.data.gene_table}: the {split!r} set is empty: {rule}{targets}. "
+        of_cell = f" of cell {cell!r}" if self.data.joint_cells else ""
+        return (f"{self.data.gene_table}: the {split!r} set{of_cell} is empty: {rule}{targets}. "
                 "Fix: change data.split (valid_chroms, test_chroms or column) so that every set has genes.")
 
     def setup(self, stage: Optional[str] = None) -> None:

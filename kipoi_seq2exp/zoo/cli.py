@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("install-weights", help="install an exported model (folder, .tar.gz/.zip or URL) "
                               "into a member, checking its md5 and config")
-    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562")
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562-paper")
     p.add_argument("origin", metavar="FOLDER_ARCHIVE_OR_URL")
     p.add_argument("--md5", help="md5 of the archive (required for downloads)")
     p.add_argument("--path", help=PATH_HELP)

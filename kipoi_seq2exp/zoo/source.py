@@ -158,12 +158,17 @@ def example_dataloader_args(name: str, source_dir: str | os.PathLike | None = No
             else value for key, value in examples.items()}
 
 
+def readme_section(train_config: str) -> str:
+    """The README section holding the data and commands of a member's run config."""
+    return "Real data: chr22, K562 and GM12878" if train_config.startswith("real_chr22") else "Paper recipe"
+
+
 def missing_weights_message(member_dir: Path, train_config: str, cell_type: str) -> str:
     """How to give member ``member_dir`` its weights: train + export, or install an exported model."""
     name = f"{member_dir.parent.name}/{member_dir.name}"
     return (
         f"{name} has no trained weights ({member_dir / WEIGHTS_FILE} is missing). Fix: train and export into that "
-        f"folder - `seq2exp train --config {train_config} --set data.fasta=... (README: 'Paper recipe')` "
+        f"folder - `seq2exp train --config {train_config} --set data.fasta=... (README: '{readme_section(train_config)}')` "
         f"then `seq2exp export <run folder>/best.ckpt --cell-type {cell_type} --out {member_dir}` - or install an "
         f"exported model you trust: `seq2exp install-weights {name} <folder, .tar.gz/.zip or URL> --md5 <its md5>`."
     )
@@ -249,7 +254,7 @@ def upsert_member(group_dir: str | os.PathLike, row: dict[str, str]) -> None:
 def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bool:
     """Give an export written into a model group folder (``seq2exp export --out model_zoo/Seq2Exp/NAME``)
     its models.tsv row, so that Kipoi sees ``Seq2Exp/NAME``; a member already listed keeps its row.
-    ``train_config`` names the run config in the row ("custom": the export's data.yaml says it all).
+    ``train_config`` names the run config in the row (a packaged name or a YAML path).
 
     Returns True when a row was added.
     """
@@ -263,16 +268,20 @@ def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bo
     data = yaml.safe_load((member_dir / DATA_FILE).read_text()) or {}
     metrics = read_metrics(member_dir)
     cell = metrics.get("cell_type") or "unknown"
+    column = data.get("expression_column", "expression")
+    label = f"log10({column} + 1)" if data.get("target_transform", "log10p1") == "log10p1" else column
+    joint = [c.get("name") for c in data.get("joint_cells") or []]
     upsert_member(group_dir, {
         "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
         "signals": ",".join(s.name for s in cfg.signals),
         "hic_normalization": (data.get("hic") or {}).get("normalization", "VC"), "rc_average": "False",
         "train_config": train_config,
-        "trained_on": f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')} "
-                      f"(paths relative to the member folder; all files in its data.yaml)",
+        "trained_on": f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')}"
+                      + (f", jointly with {', '.join(joint)}" if joint else "")
+                      + " (paths relative to the member folder; all files in its data.yaml)",
         "metrics": format_metrics(metrics),
         "note": f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
-        "label": f"{data.get('target_transform', 'log10p1')}-transformed {data.get('expression_column', 'expression')}",
+        "label": label,
         "procedure": "Trained with `seq2exp train`, exported with `seq2exp export`.",
         "examples": "sim",
     })
