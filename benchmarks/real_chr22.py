@@ -66,6 +66,7 @@ HALF_SPAN = 100_000
 MACS3_FOLDS = (2.0, 4.0, 8.0, 16.0)
 SPLITS = ("train", "valid", "test")
 VALID_EVERY = 50  # default steps between validations (65 genes per cell, ~30 s each per cell on one thread)
+TRAINING_RECORD = "benchmark_training.json"  # wall seconds and torch threads of a run, in its folder
 JOINT = "joint"  # ModelRun.cell of the model trained on both cells (trainer config real_chr22_joint)
 
 
@@ -260,19 +261,25 @@ def train_overrides(run: ModelRun, work: Path, valid_every: int = VALID_EVERY) -
     return overrides
 
 
-def train(run: ModelRun, data: Path, work: Path, reuse: bool, valid_every: int = VALID_EVERY) -> tuple[Path, float]:
-    """Train with the package's trainer (best.ckpt = lowest valid MSE); returns (best.ckpt, seconds)."""
+def train(run: ModelRun, data: Path, work: Path, reuse: bool, valid_every: int = VALID_EVERY
+          ) -> tuple[Path, dict[str, float]]:
+    """Train with the package's trainer (best.ckpt = lowest valid MSE); returns best.ckpt and the
+    training's wall seconds and torch threads (kept in the run folder, so a --reuse report has them)."""
+    import torch
+
     from kipoi_seq2exp.train.config import load_run_config
-    from kipoi_seq2exp.train.runner import BEST_NAME, CHECKPOINT_DIR, CONFIG_FILE, LAST_FILE, fit
+    from kipoi_seq2exp.train.runner import BEST_NAME, CHECKPOINT_DIR, fit
 
     best = work / run.name / CHECKPOINT_DIR / f"{BEST_NAME}.ckpt"
-    if reuse and best.is_file():  # wall time from the run's own files: config.yaml at start, last.ckpt at the end
-        last, started = best.with_name(LAST_FILE), work / run.name / CONFIG_FILE
-        return best, last.stat().st_mtime - started.stat().st_mtime
+    record = work / run.name / TRAINING_RECORD
+    if reuse and best.is_file() and record.is_file():
+        return best, json.loads(record.read_text())
     start = time.perf_counter()
     overrides = data_overrides(data, run.cell) + train_overrides(run, work, valid_every)
     run_dir = fit(load_run_config(run.config, overrides))
-    return run_dir / CHECKPOINT_DIR / f"{BEST_NAME}.ckpt", time.perf_counter() - start
+    timing = {"seconds": time.perf_counter() - start, "threads": torch.get_num_threads()}
+    (run_dir / TRAINING_RECORD).write_text(json.dumps(timing) + "\n")
+    return run_dir / CHECKPOINT_DIR / f"{BEST_NAME}.ckpt", timing
 
 
 @dataclass
@@ -521,7 +528,7 @@ def run_notes(results: dict[str, Any], runs: list[ModelRun], threads: int) -> li
         "accessibility as the only signal (constant 0.2, weight 1) on log10(1 + reads) (signals[0].transform), "
         "8 mRNA features + log10(1 + promoter accessibility) (promoter_transform) as gene features; batch 4, AdamW "
         f"lr 1e-3, 10 % warm-up then cosine to 1e-4, valid every {results['valid_every']} steps, best valid MSE kept; one seed "
-        f"(2222); {threads} torch thread(s) per run, two runs at a time on the 2 cores.",
+        f"(2222). Predictions for this report: {threads} torch thread(s).",
     ]
     for run in runs:
         m = results["models"].get(run.name, {})
@@ -529,17 +536,37 @@ def run_notes(results: dict[str, Any], runs: list[ModelRun], threads: int) -> li
         if np.isfinite(seconds):
             examples = results["split_sizes"]["train"] * len(run.cells)
             notes.append(f"{run.name}: {run.steps} steps x 4 = {run.steps * 4} examples ({run.steps * 4 / examples:.1f} "
-                         f"epochs of {examples}) in {seconds / 60:.1f} min including validations "
-                         f"({seconds / run.steps:.1f} s per step); best valid at step {m.get('best_step')}.")
+                         f"epochs of {examples}) in {seconds / 60:.1f} min including validations, "
+                         f"{m.get('train_threads')} torch thread(s) ({seconds / run.steps:.1f} s per step, up to three "
+                         f"runs sharing the 2 cores); best valid at step {m.get('best_step')}.")
     notes += [
-        "Why this size: one thread runs a forward + backward of a 20-kb window at d_model 32, 2 + 2 layers in "
-        "~0.7 s, so about ten epochs of the 216 training genes fit in ~30 minutes per model, inside the 60-minute "
-        "budget with the validations. A 200-kb window costs ~10x per step (the paper configuration needs 8 s for a "
-        "forward alone, issue 9), which would leave about one epoch: fewer passes over far too few genes.",
+        "Why this size: alone on one thread, a forward + backward of a 20-kb window at d_model 32, 2 + 2 layers "
+        "takes ~0.7 s, so ~10 epochs of the 216 training genes (600 steps of 4) fit in the 60-minute budget even "
+        "with up to three runs sharing the 2 cores (45-50 min measured, validations included). A 200-kb window costs "
+        "~10x per step (the paper configuration needs 8 s for a forward alone, issue 9): about one epoch in the same "
+        "time, too few passes over too few genes. No GPU was lent, so the paper configuration was not trained.",
         "Every choice (MACS3 cutoff, checkpoint, which run becomes each cell's zoo member) used the valid genes; "
         "test genes were scored once, after all training.",
     ]
+    notes += valid_findings(results)
     return notes
+
+
+def valid_findings(results: dict[str, Any]) -> list[str]:
+    """What helped, judged on the valid genes only: joint vs one-cell training, log vs raw inputs."""
+    models, out = results["models"], []
+
+    def valid(name: str, cell: str) -> str:
+        v = models.get(name, {}).get("valid", {}).get(cell)
+        return f"{v['mse']:.3f} / {v['pearson']:.3f}" if v else "—"
+
+    if f"{JOINT}_soft" in models:
+        out.append("Joint vs one-cell training (valid MSE / r): " + "; ".join(
+            f"{c}: joint {valid(f'{JOINT}_soft', c)}, one-cell {valid(f'{c}_soft', c)}" for c in CELL_TYPES) + ".")
+    if "K562_soft_raw" in models:
+        out.append(f"log10(1 + x) inputs vs raw read counts (K562 soft, valid MSE / r): log {valid('K562_soft', 'K562')}, "
+                   f"raw {valid('K562_soft_raw', 'K562')}.")
+    return out
 
 
 TARGETS = {"test_pearson": 0.80, "transfer_pearson": 0.78, "difference_corr": 0.65}
@@ -566,7 +593,8 @@ def verdict(results: dict[str, Any]) -> list[str]:
         value = models[member]["test"][cell]["pearson"]
         lines.append(f"{cell} test Pearson >= {TARGETS['test_pearson']}: Seq2Exp/{cell} ({member}) {value:.4f} "
                      f"({_met(value, TARGETS['test_pearson'])}); best baseline {best_name} {best['pearson']:.3f}")
-    k562_only = [n for n, m in models.items() if tuple(m.get("trained_on", ())) == ("K562",) and "test" in m]
+    k562_only = [n for n, m in models.items()
+                 if tuple(m.get("trained_on", ())) == ("K562",) and "test" in m and not n.endswith("_raw")]
     if k562_only:
         name = min(k562_only, key=lambda n: models[n]["valid"]["K562"]["mse"])
         value = models[name]["test"]["GM12878"]["pearson"]
@@ -745,9 +773,10 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints, preds = {}, {}
     for run in runs:
         log.info("training %s for %d steps", run.name, run.steps)
-        checkpoints[run.name], seconds = train(run, data, args.work, args.reuse, args.valid_every)
+        checkpoints[run.name], timing = train(run, data, args.work, args.reuse, args.valid_every)
         stored = checkpoint_scores(checkpoints[run.name])
-        results["models"][run.name] = {"trained_on": list(run.cells), "steps": run.steps, "train_seconds": seconds,
+        results["models"][run.name] = {"trained_on": list(run.cells), "steps": run.steps,
+                                       "train_seconds": timing["seconds"], "train_threads": timing["threads"],
                                        "best_step": stored["global_step"], "checkpoint_val": stored.get("val", {})}
         write_outputs(args.out, results)
     for split_name in ("valid", "test"):  # valid first: members are chosen before any test gene is scored
