@@ -57,6 +57,7 @@ from kipoi_seq2exp.realdata.chr22 import (  # noqa: E402
     CELL_TYPES, FASTA, GENE_TABLE, RESOURCE_DIR, SOURCE_FILES, cell_files,
 )
 from kipoi_seq2exp.realdata.fetch import sha256_of  # noqa: E402
+from kipoi_seq2exp.zoo.source import MemberRow  # noqa: E402
 
 log = logging.getLogger("real_chr22")
 
@@ -636,7 +637,7 @@ LABEL = "log10(1 + PRO-cap counts on the gene's strand within TSS +/- 500 bp)"
 DATA_HOME = ROOT / "data" / "real-chr22"  # where README's `seq2exp data fetch-chr22 --out data/real-chr22` puts it
 
 
-def member_row(run: ModelRun, cell: str, results: dict[str, Any]) -> dict[str, str]:
+def member_row(run: ModelRun, cell: str, results: dict[str, Any]) -> MemberRow:
     """The models.tsv row of zoo member ``cell``: what it was trained on, how, and what it measured."""
     m, sizes = results["models"][run.name], results["split_sizes"]
     test, base = m["test"][cell], results["baselines"][cell]
@@ -644,28 +645,27 @@ def member_row(run: ModelRun, cell: str, results: dict[str, Any]) -> dict[str, s
     others = [c for c in run.cells if c != cell]
     jointly = f" jointly with the {' and '.join(others)} data (each gene once per cell, one model)" if others else ""
     model_overrides = " ".join(f"--set {o}" for o in train_overrides(run, Path("runs")) if o.startswith("model."))
-    return {
-        "model": cell, "variant": run.variant, "cell_type": cell, "window": "20000", "signals": "dnase",
-        "hic_normalization": "VC", "rc_average": "False", "train_config": run.config,
-        "trained_on": f"{cell}, real measurements but chr22 ONLY: hg38 chr22 DNA, {cell} chromatin accessibility (read "
-                      f"pileup bigWig; the only signal track - no H3K27ac, no Hi-C) and PRO-cap labels {LABEL} of the "
-                      f"{sizes['train']} train genes of a 2-Mb-block split inside chr22{jointly}; checkpoint chosen on "
-                      f"its {sizes['valid']} valid genes. Data: test files of the PyPI sdist deepdetails==1.0.0rc2 "
-                      "(`seq2exp data fetch-chr22`).",
-        "metrics": "",
-        "note": f"Measured once on the {sizes['test']} chr22 test genes: Pearson {test['pearson']:.3f}, Spearman "
-                f"{test['spearman']:.3f}, MSE {test['mse']:.3f} (best simple baseline, {best_name}: Pearson "
-                f"{best['pearson']:.3f}); benchmarks/results/real_chr22.md has every number. A small CPU-sized model "
-                "(d_model 32, 2 + 2 layers, 20-kb windows), not the paper's 200-kb three-track configuration: that "
-                f"recipe stays documented (README, members {cell}-paper). Input: signals = dnase = the raw "
-                "accessibility bigWig (read counts); the model applies log10(1 + x) itself.",
-        "label": LABEL,
-        "procedure": f"`seq2exp train --config {run.config}{' ' + model_overrides if model_overrides else ''}`: "
-                     f"{run.steps} steps of batch 4 on one CPU thread, best "
-                     f"valid MSE at step {m.get('best_step')}; trained, selected on valid genes and exported by "
-                     "benchmarks/real_chr22.py.",
-        "examples": "chr22",
-    }
+    return MemberRow(
+        model=cell, variant=run.variant, cell_type=cell, window=20_000, signals="dnase", train_config=run.config,
+        trained_on=f"{cell}, real measurements but chr22 ONLY: hg38 chr22 DNA, {cell} chromatin accessibility (read "
+                   f"pileup bigWig; the only signal track - no H3K27ac, no Hi-C) and PRO-cap labels {LABEL} of the "
+                   f"{sizes['train']} train genes of a 2-Mb-block split inside chr22{jointly}; checkpoint chosen on "
+                   f"its {sizes['valid']} valid genes. Data: test files of the PyPI sdist deepdetails==1.0.0rc2 "
+                   "(`seq2exp data fetch-chr22`).",
+        metrics="",
+        note=f"Measured once on the {sizes['test']} chr22 test genes: Pearson {test['pearson']:.3f}, Spearman "
+             f"{test['spearman']:.3f}, MSE {test['mse']:.3f} (best simple baseline, {best_name}: Pearson "
+             f"{best['pearson']:.3f}); benchmarks/results/real_chr22.md has every number. A small CPU-sized model "
+             "(d_model 32, 2 + 2 layers, 20-kb windows), not the paper's 200-kb three-track configuration: that "
+             f"recipe stays documented (README, members {cell}-paper). Input: signals = dnase = the raw "
+             "accessibility bigWig (read counts); the model applies log10(1 + x) itself.",
+        label=LABEL,
+        procedure=f"`seq2exp train --config {run.config}{' ' + model_overrides if model_overrides else ''}`: "
+                  f"{run.steps} steps of batch 4 on one CPU thread, best "
+                  f"valid MSE at step {m.get('best_step')}; trained, selected on valid genes and exported by "
+                  "benchmarks/real_chr22.py.",
+        examples="chr22",
+    )
 
 
 def own_cell_first(data: dict[str, Any], cell: str) -> dict[str, Any]:

@@ -116,22 +116,20 @@ def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
 
 def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str, Any]) -> None:
     """List the member in its group's models.tsv so that `kipoi predict Seq2Exp/<name>` finds it."""
-    from ..zoo.source import upsert_member
+    from ..zoo.source import MemberRow, upsert_member
 
     cell = provenance["cell_type"] or "unknown"
-    upsert_member(member_dir.parent, {
-        "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
-        "signals": PAPER_SIGNAL_NAMES, "hic_normalization": "VC", "rc_average": "False",
-        "train_config": f"paper_{cfg.variant}",
-        "trained_on": f"{cell}: the authors' released Seq2Exp-{cfg.variant} checkpoint {provenance['checkpoint_file']} "
-                      f"(sha256 {provenance['checkpoint_sha256']}), imported with `seq2exp import-airs`",
-        "metrics": "scores as published by the authors for this checkpoint (not re-measured here)",
-        "note": "Imported from the authors' release; inputs as in the paper: three tracks, H3K27ac + DNase "
-                "bigWigs and Hi-C, 200-kb windows.",
-        "label": "log10(CAGE + 1)",
-        "procedure": f"Trained by the authors (Seq2Exp-{cfg.variant}, divelab/AIRS); weights and architecture read from "
-                     "their Lightning checkpoint by `seq2exp import-airs`.",
-        "examples": "sim",
-    })
+    upsert_member(member_dir.parent, MemberRow(
+        model=member_dir.name, variant=cfg.variant, cell_type=cell, window=cfg.window, signals=PAPER_SIGNAL_NAMES,
+        train_config=f"paper_{cfg.variant}",
+        trained_on=f"{cell}: the authors' released Seq2Exp-{cfg.variant} checkpoint {provenance['checkpoint_file']} "
+                   f"(sha256 {provenance['checkpoint_sha256']}), imported with `seq2exp import-airs`",
+        metrics="scores as published by the authors for this checkpoint (not re-measured here)",
+        note="Imported from the authors' release; inputs as in the paper: three tracks, H3K27ac + DNase "
+             "bigWigs and Hi-C, 200-kb windows.",
+        label="log10(CAGE + 1)",
+        procedure=f"Trained by the authors (Seq2Exp-{cfg.variant}, divelab/AIRS); weights and architecture read from "
+                  "their Lightning checkpoint by `seq2exp import-airs`.",
+    ))
 
 

@@ -11,6 +11,7 @@ repository: a member without them fails with :class:`ZooError` saying how to pro
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -232,16 +233,41 @@ def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
     return changed
 
 
-def upsert_member(group_dir: str | os.PathLike, row: dict[str, str]) -> None:
-    """Add member ``row["model"]`` to the group's models.tsv, or replace its row (atomic rewrite).
+@dataclasses.dataclass
+class MemberRow:
+    """One row of models.tsv: each field is a column, i.e. a variable of the two templates.
+
+    Every writer of rows (``seq2exp export`` into a group, ``seq2exp import-airs``,
+    ``benchmarks/real_chr22.py``) builds one, so a new column is a new required field here.
+    """
+
+    model: str
+    variant: str
+    cell_type: str
+    window: int
+    signals: str
+    train_config: str
+    trained_on: str
+    metrics: str
+    note: str
+    label: str
+    procedure: str
+    examples: str = "sim"  # example files: "sim" (simulated genome) or "chr22" (real slice, accessibility)
+    hic_normalization: str = "VC"
+    rc_average: bool = False
+
+
+def upsert_member(group_dir: str | os.PathLike, member: MemberRow) -> None:
+    """Add ``member`` to the group's models.tsv, or replace its row (atomic rewrite).
     Kipoi only sees members listed there; tabs and newlines in values become spaces."""
+    row = {key: str(value) for key, value in dataclasses.asdict(member).items()}
     path = Path(group_dir) / "models.tsv"
     lines = path.read_text().splitlines(keepends=True)
     header_at = next(i for i, line in enumerate(lines) if not line.startswith("#"))
     columns = lines[header_at].rstrip("\n").split("\t")
     missing = [c for c in columns if c not in row]
     if missing:
-        raise ZooError(f"{path}: a new member needs values for columns {missing}")
+        raise ZooError(f"{path}: columns {missing} are not fields of MemberRow; add them there")
     cells = "\t".join(" ".join(str(row[c]).split()) for c in columns) + "\n"
     existing = [i for i in range(header_at + 1, len(lines)) if lines[i].split("\t", 1)[0] == row["model"]]
     if existing:
@@ -271,20 +297,17 @@ def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bo
     column = data.get("expression_column", "expression")
     label = f"log10({column} + 1)" if data.get("target_transform", "log10p1") == "log10p1" else column
     joint = [c.get("name") for c in data.get("joint_cells") or []]
-    upsert_member(group_dir, {
-        "model": member_dir.name, "variant": cfg.variant, "cell_type": cell, "window": str(cfg.window),
-        "signals": ",".join(s.name for s in cfg.signals),
-        "hic_normalization": (data.get("hic") or {}).get("normalization", "VC"), "rc_average": "False",
-        "train_config": train_config,
-        "trained_on": f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')}"
-                      + (f", jointly with {', '.join(joint)}" if joint else "")
-                      + " (paths relative to the member folder; all files in its data.yaml)",
-        "metrics": format_metrics(metrics),
-        "note": f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
-        "label": label,
-        "procedure": "Trained with `seq2exp train`, exported with `seq2exp export`.",
-        "examples": "sim",
-    })
+    upsert_member(group_dir, MemberRow(
+        model=member_dir.name, variant=cfg.variant, cell_type=cell, window=cfg.window,
+        signals=",".join(s.name for s in cfg.signals), train_config=train_config,
+        trained_on=f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')}"
+                   + (f", jointly with {', '.join(joint)}" if joint else "")
+                   + " (paths relative to the member folder; all files in its data.yaml)",
+        metrics=format_metrics(metrics),
+        note=f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
+        label=label, procedure="Trained with `seq2exp train`, exported with `seq2exp export`.",
+        hic_normalization=(data.get("hic") or {}).get("normalization", "VC"),
+    ))
     return True
 
 
