@@ -1,11 +1,14 @@
-"""Genomic coordinates shared by every reader: TSS-anchored windows, clipping, chromosome aliases.
+"""Genomic coordinates shared by every reader: TSS-anchored windows, clipping, chromosome aliases,
+and the per-process file handle with its chromosome names that every reader is built on.
 
 All coordinates are 0-based, half-open, as in BED and kipoiseq's ``Interval``.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import DataInputError
 
@@ -79,3 +82,50 @@ def resolve_chrom(chrom: str, available: Collection[str], source: str) -> str:
         f"it holds: {shown or 'no chromosomes'}. Fix: use files of the same assembly as the gene "
         f"table, or drop the genes on {chrom!r} from the gene table."
     )
+
+
+class ProcessLocalFile:
+    """A genomic file opened lazily, once per process, with its chromosome names resolved once per alias.
+
+    pyfaidx, pyBigWig and hictkpy handles do not survive a fork or a pickle into a DataLoader
+    worker, so the handle is re-opened when the process changes and dropped when pickled.
+    Subclasses say how to open the file (`_open`) and list its chromosomes (`_chrom_sizes`);
+    ``kind`` names the file type in error messages.
+    """
+
+    kind = "file"
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self._opened: Any = None
+        self._pid: int | None = None
+        self._names: dict[str, str] = {}
+        self.chrom_sizes: dict[str, int] = self._chrom_sizes(self._handle())
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _chrom_sizes(self, handle: Any) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _handle(self) -> Any:
+        if self._opened is None or self._pid != os.getpid():
+            self._opened = self._open()
+            self._pid = os.getpid()
+        return self._opened
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_opened"] = None
+        return state
+
+    def chrom_name(self, chrom: str) -> str:
+        """The file's spelling of ``chrom`` (aliases such as "chr1"/"1" resolved; clear error otherwise)."""
+        if chrom not in self._names:
+            self._names[chrom] = resolve_chrom(chrom, self.chrom_sizes, f"{self.kind} {self.path}")
+        return self._names[chrom]
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None

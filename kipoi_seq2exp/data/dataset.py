@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .config import SPLITS, DataConfig, TrackConfig
-from .coords import Window, window_around
+from .coords import ProcessLocalFile, Window, window_around
 from .genes import (
     Gene,
     assign_split,
@@ -71,13 +71,10 @@ class GeneWindows:
 
     def _check_chromosomes(self) -> None:
         """Resolve every gene chromosome in every file now (raises naming file and chromosome)."""
+        files = [self.fasta] + [r for r in self.readers if isinstance(r, ProcessLocalFile)]
         for chrom in self.genes["chrom"].unique():
-            self.fasta.fasta_name(chrom)
-            for reader in self.readers:
-                if isinstance(reader, BigWigTrack):
-                    reader.bigwig_name(chrom)
-                elif isinstance(reader, HicContacts):
-                    reader.hic_name(chrom)
+            for file in files:
+                file.chrom_name(chrom)
 
     def _promoter_channels(self) -> list[int]:
         wanted = {name.casefold() for name in self.config.promoter_tracks}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .coords import clip, resolve_chrom
+from .coords import ProcessLocalFile, clip
 from .errors import DataInputError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def open_fasta(path: str, cache_dir: str | None = None):
         ) from err
 
 
-class FastaWindows:
+class FastaWindows(ProcessLocalFile):
     """Padded, upper-case sequence of any interval, including ones past a chromosome end.
 
     Has kipoiseq's extractor interface (``extract(interval)``), so kipoiseq's
@@ -141,39 +141,24 @@ class FastaWindows:
     re-opened in each process (safe in DataLoader workers). Never reverse-complements.
     """
 
+    kind = "FASTA"
+
     def __init__(self, fasta_file: str, cache_dir: str | None = None):
-        self.fasta_file = str(fasta_file)
         self.cache_dir = cache_dir
-        self._fasta = None
-        self._pid = None
-        self._names: dict[str, str] = {}
-        self.chrom_sizes: dict[str, int] = {}
-        fasta = self._handle()
-        self.chrom_sizes = {name: len(record) for name, record in fasta.items()}
+        super().__init__(fasta_file)
 
-    def _handle(self):
-        if self._fasta is None or self._pid != os.getpid():
-            self._fasta = open_fasta(self.fasta_file, self.cache_dir)
-            self._pid = os.getpid()
-        return self._fasta
+    def _open(self):
+        return open_fasta(self.path, self.cache_dir)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_fasta"] = None
-        return state
-
-    def fasta_name(self, chrom: str) -> str:
-        """The FASTA's spelling of ``chrom`` (aliases "chr1"/"1" resolved; clear error otherwise)."""
-        if chrom not in self._names:
-            self._names[chrom] = resolve_chrom(chrom, self.chrom_sizes, f"FASTA {self.fasta_file}")
-        return self._names[chrom]
+    def _chrom_sizes(self, handle) -> dict[str, int]:
+        return {name: len(record) for name, record in handle.items()}
 
     def chrom_length(self, chrom: str) -> int:
-        return self.chrom_sizes[self.fasta_name(chrom)]
+        return self.chrom_sizes[self.chrom_name(chrom)]
 
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """Upper-case DNA of [start, end); bases off the chromosome are 'N'. Length is end - start."""
-        name = self.fasta_name(chrom)
+        name = self.chrom_name(chrom)
         part = clip(start, end, self.chrom_sizes[name])
         seq = self._handle().faidx.fetch(name, part.start + 1, part.end) if part.length else ""
         right = (end - start) - part.offset - part.length
@@ -182,8 +167,3 @@ class FastaWindows:
     def extract(self, interval, **kwargs) -> str:
         """kipoiseq extractor interface: ``interval`` has chrom, start, end (0-based); strand ignored."""
         return self.fetch(interval.chrom, interval.start, interval.end)
-
-    def close(self) -> None:
-        if getattr(self, "_fasta", None) is not None:
-            self._fasta.close()
-            self._fasta = None

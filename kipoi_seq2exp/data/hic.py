@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .config import HicOptions
-from .coords import clip, resolve_chrom
+from .coords import ProcessLocalFile, clip
 from .errors import DataInputError
 
 
@@ -113,36 +113,24 @@ def open_hic(path: str, options: HicOptions):
     return handle
 
 
-class HicContacts:
+class HicContacts(ProcessLocalFile):
     """Per-base TSS contact track from a Hi-C map, opened lazily once per process."""
 
+    kind = "Hi-C"
+
     def __init__(self, path: str, options: HicOptions):
-        self.path = str(path)
         self.options = options
-        self._file = None
-        self._pid = None
-        self._names: dict[str, str] = {}
-        self.chrom_sizes: dict[str, int] = dict(self._handle().chromosomes())
+        super().__init__(path)
 
-    def _handle(self):
-        if self._file is None or self._pid != os.getpid():
-            self._file = open_hic(self.path, self.options)
-            self._pid = os.getpid()
-        return self._file
+    def _open(self):
+        return open_hic(self.path, self.options)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_file"] = None
-        return state
-
-    def hic_name(self, chrom: str) -> str:
-        if chrom not in self._names:
-            self._names[chrom] = resolve_chrom(chrom, self.chrom_sizes, f"Hi-C {self.path}")
-        return self._names[chrom]
+    def _chrom_sizes(self, handle) -> dict[str, int]:
+        return dict(handle.chromosomes())
 
     def tss_row(self, chrom: str, tss: int, first_bin: int, last_bin: int) -> np.ndarray:
         """Contacts of bins first_bin..last_bin with the TSS bin; (n_bins,) float64, NaN -> 0."""
-        name = self.hic_name(chrom)
+        name = self.chrom_name(chrom)
         b = self.options.bin_size
         region = f"{name}:{first_bin * b}-{min((last_bin + 1) * b, self.chrom_sizes[name])}"
         selector = self._handle().fetch(region, region, normalization=self.options.normalization, count_type="float")
@@ -155,14 +143,9 @@ class HicContacts:
         The map's own chromosome length bounds the track (0 beyond it).
         """
         b = self.options.bin_size
-        length = self.chrom_sizes[self.hic_name(chrom)]
+        length = self.chrom_sizes[self.chrom_name(chrom)]
         first, last = _bin_range(start, end, tss, length, b)
         contact = self.tss_row(chrom, tss, first, last)
         if self.options.pseudocount:
             contact = contact + powerlaw_contact((np.arange(first, last + 1) - tss // b) * b, self.options)
         return bins_to_bases(np.log10(1.0 + contact), first, b, start, end, length)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .coords import clip, resolve_chrom
+from .coords import ProcessLocalFile, clip
 from .errors import DataInputError
 
 
@@ -32,44 +32,23 @@ def open_bigwig(path: str):
     return handle
 
 
-class BigWigTrack:
+class BigWigTrack(ProcessLocalFile):
     """Per-base values of one bigWig over any window, opened lazily once per process."""
 
-    def __init__(self, path: str):
-        self.path = str(path)
-        self._bw = None
-        self._pid = None
-        self._names: dict[str, str] = {}
-        self.chrom_sizes: dict[str, int] = dict(self._handle().chroms())
+    kind = "bigWig"
 
-    def _handle(self):
-        if self._bw is None or self._pid != os.getpid():
-            self._bw = open_bigwig(self.path)
-            self._pid = os.getpid()
-        return self._bw
+    def _open(self):
+        return open_bigwig(self.path)
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_bw"] = None
-        return state
-
-    def bigwig_name(self, chrom: str) -> str:
-        """The bigWig's spelling of ``chrom`` (aliases resolved; clear error otherwise)."""
-        if chrom not in self._names:
-            self._names[chrom] = resolve_chrom(chrom, self.chrom_sizes, f"bigWig {self.path}")
-        return self._names[chrom]
+    def _chrom_sizes(self, handle) -> dict[str, int]:
+        return dict(handle.chroms())
 
     def window(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Signal over [start, end) as (end - start,) float32; NaN and off-chromosome bases are 0."""
-        name = self.bigwig_name(chrom)
+        name = self.chrom_name(chrom)
         out = np.zeros(end - start, dtype=np.float32)
         part = clip(start, end, self.chrom_sizes[name])
         if part.length:
             values = self._handle().values(name, part.start, part.end, numpy=True)
             out[part.offset : part.offset + part.length] = np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return out
-
-    def close(self) -> None:
-        if self._bw is not None:
-            self._bw.close()
-            self._bw = None
