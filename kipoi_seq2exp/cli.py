@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "kipoi_seq2exp.train.cli",
     "kipoi_seq2exp.simulate.cli",
     "kipoi_seq2exp.evaluate.cli",
+    "kipoi_seq2exp.interpret.cli",
     "kipoi_seq2exp.airs.cli",
     "kipoi_seq2exp.zoo.cli",
     "kipoi_seq2exp.realdata.cli",

@@ -49,3 +49,21 @@ def test_file_that_is_not_a_bigwig(tmp_path):
         BigWigTrack(str(fake))
     with pytest.raises(DataInputError, match="not found"):
         BigWigTrack(str(tmp_path / "missing.bw"))
+
+
+def test_depth_is_the_mean_signal_per_covered_base_and_scales_with_the_library(tmp_path, bigwig):
+    """What a depth-normalised member divides by: x0.4 on every value gives exactly x0.4 depth."""
+    values = np.nan_to_num(SIGNAL)
+    covered = ~np.isnan(SIGNAL)
+    # the header stores the sum as an integer: exact to < 1 part in the sum (12,344 here)
+    assert BigWigTrack(bigwig).depth == pytest.approx(values[covered].sum() / covered.sum(), rel=1e-4)
+    shallow = tmp_path / "shallow.bw"
+    write_bigwig(shallow, SIZES, {"1": SIGNAL * 0.4})
+    assert BigWigTrack(str(shallow)).depth == pytest.approx(0.4 * BigWigTrack(bigwig).depth, rel=1e-3)
+
+
+def test_depth_of_an_empty_bigwig_is_an_error_naming_the_file(tmp_path):
+    empty = tmp_path / "empty.bw"
+    write_bigwig(empty, SIZES, {"1": np.zeros(6000)})
+    with pytest.raises(DataInputError, match="empty.bw.*no positive signal"):
+        BigWigTrack(str(empty)).depth

@@ -114,6 +114,14 @@ class GeneWindows:
                 out[:, channel] = reader.window(window.chrom, window.tss, window.start, window.end)
         return out
 
+    def signal_depth(self) -> np.ndarray:
+        """(n_tracks,) float32: each bigWig's depth (mean signal per covered base); 1 for Hi-C and
+        absent tracks. Models with ``normalise: depth`` tracks rescale by it; others ignore it."""
+        if getattr(self, "_depth", None) is None:
+            self._depth = np.array([reader.depth if isinstance(reader, BigWigTrack) else 1.0
+                                    for reader in self.readers], dtype=np.float32)
+        return self._depth
+
     def gene_features(self, index: int, signals: np.ndarray) -> np.ndarray:
         """(len(mrna_columns) + 1,) float32, (9,) by default: mRNA features, then promoter activity.
 
@@ -123,13 +131,15 @@ class GeneWindows:
         return np.append(self.mrna[index], np.float32(activity)).astype(np.float32)
 
     def example(self, index: int) -> dict:
-        """Numpy inputs of gene ``index``: seq (L, 4), signals (L, n_tracks), gene_features (9,), window."""
+        """Numpy inputs of gene ``index``: seq (L, 4), signals (L, n_tracks), gene_features (9,),
+        signal_depth (n_tracks,), window."""
         window = self.window(index)
         signals = self.signals(window)
         return {
             "seq": self.sequence(window),
             "signals": signals,
             "gene_features": self.gene_features(index, signals),
+            "signal_depth": self.signal_depth(),
             "window": window,
         }
 
@@ -145,7 +155,7 @@ class WindowDataset(Dataset):
         'train', 'valid' or 'test' (per ``config.split``), or ``None`` for every gene.
 
     Items are dicts: ``seq`` (L, 4), ``signals`` (L, n_tracks), ``gene_features`` (9,),
-    ``target`` (1,) when ``config.expression`` is set (float32 tensors), and ``gene_id``,
+    ``signal_depth`` (n_tracks,), ``target`` (1,) when ``config.expression`` is set (float32 tensors), and ``gene_id``,
     ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``, and
     ``cell`` when ``config.cell`` is set. One cell only: ``config.joint_cells`` are read by the
     trainer's DataModule, one dataset per ``config.per_cell()``.
@@ -187,6 +197,7 @@ class WindowDataset(Dataset):
             "seq": torch.from_numpy(example["seq"]),
             "signals": torch.from_numpy(example["signals"]),
             "gene_features": torch.from_numpy(example["gene_features"]),
+            "signal_depth": torch.from_numpy(example["signal_depth"]),
             "gene_id": gene.gene_id,
             "chrom": gene.chrom,
             "start": window.start,

@@ -66,6 +66,7 @@ class Seq2ExpDataset(Dataset):
                 "seq": example["seq"],
                 "signals": example["signals"],
                 "gene_features": example["gene_features"],
+                "signal_depth": example["signal_depth"],
             },
             "metadata": {
                 "ranges": GenomicRanges(chr=gene.chrom, start=window.start, end=window.end, id=gene.gene_id, strand="*"),

@@ -43,6 +43,20 @@ class BigWigTrack(ProcessLocalFile):
     def _chrom_sizes(self, handle) -> dict[str, int]:
         return dict(handle.chroms())
 
+    @property
+    def depth(self) -> float:
+        """Sequencing depth as the mean signal per covered base (from the header: no data read).
+
+        Tracks with ``normalise: depth`` are rescaled by reference / this value, so the same
+        cell sequenced 2.5x shallower gives the same model input.
+        """
+        header = self._handle().header()
+        covered, total = header["nBasesCovered"], header["sumData"]
+        if not covered or not total > 0:
+            raise DataInputError(f"{self.path}: the bigWig holds no positive signal (sum {total} over {covered} "
+                                 "covered bases), so its depth is undefined. Fix: give the track's real bigWig.")
+        return float(total) / float(covered)
+
     def window(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Signal over [start, end) as (end - start,) float32; NaN and off-chromosome bases are 0."""
         name = self.chrom_name(chrom)

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from torchmetrics.functional import mean_absolute_error, mean_squared_error, pearson_corrcoef
 
+from .elements import element_mask_scores, enhancer_vs_decoy_auroc
 from .windows import GeneWindow, TruthElement, as_windows, read_chrom_sizes, read_truth_bed, spans_in_window
 
 CENTRE_LENGTH = 2000
@@ -195,7 +196,8 @@ def evaluate_masks(dataset_or_windows: object, predictions: Predictions,
                    truth_bed: str | Path | Mapping[str, Sequence[TruthElement]], *,
                    chrom_sizes: str | Path | Mapping[str, int], targets: Mapping[str, float] | None = None,
                    method: str = "model", ranking_only: bool = False, threshold: float = 0.5,
-                   centre_length: int = CENTRE_LENGTH, min_element_fraction: float = 0.5) -> pd.DataFrame:
+                   centre_length: int = CENTRE_LENGTH, min_element_fraction: float = 0.5,
+                   elements: pd.DataFrame | None = None) -> pd.DataFrame:
     """Metrics of one method, one row per split plus an "all" row.
 
     Parameters
@@ -209,6 +211,8 @@ def evaluate_masks(dataset_or_windows: object, predictions: Predictions,
     chrom_sizes : a .fai / chrom.sizes path or a mapping, to leave window padding out
     targets : gene_id -> observed log10(expression + 1), for MSE / MAE / Pearson
     ranking_only : the "mask" is a score (e.g. raw DNase): report AUPRC only
+    elements : candidate elements with kinds (the simulation's elements.tsv); adds
+        ``enhancer_vs_decoy_auroc`` (``elements.py``)
 
     Returns
     -------
@@ -230,7 +234,20 @@ def evaluate_masks(dataset_or_windows: object, predictions: Predictions,
         splits["all"] = _SplitAccumulator.merged(list(splits.values()))
     rows = [{"method": method, "split": name, **splits[name].metrics(ranking_only)}
             for name in sorted(splits, key=_split_order)]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if elements is not None:
+        table["enhancer_vs_decoy_auroc"] = _decoy_auroc_per_split(windows, predictions, elements, list(table["split"]))
+    return table
+
+
+def _decoy_auroc_per_split(windows: Sequence[GeneWindow], predictions: Predictions, elements: pd.DataFrame,
+                           splits: list[str]) -> list[float]:
+    masks = {gene_id: mask for gene_id, (_, mask) in predictions.items() if mask is not None}
+    scores = element_mask_scores(windows, masks, elements)
+    split_of = {window.gene_id: window.split for window in windows}
+    scores["split"] = scores["gene_id"].map(split_of)
+    return [enhancer_vs_decoy_auroc(scores if split == "all" else scores[scores["split"] == split])
+            for split in splits]
 
 
 @dataclass

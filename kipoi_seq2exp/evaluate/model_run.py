@@ -33,7 +33,7 @@ def predict_dataset(model: Seq2Exp, dataset: WindowDataset, batch_size: int = 8)
     predictions: Predictions = {}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for batch in tqdm(loader, desc="predicting", unit="batch"):
-        out = model.predict(batch["seq"], batch["signals"], batch["gene_features"])
+        out = model.predict(batch["seq"], batch["signals"], batch["gene_features"], signal_depth=batch["signal_depth"])
         for gene_id, value, mask in zip(batch["gene_id"], out.expression.tolist(), out.mask.float().numpy()):
             predictions[gene_id] = (value, mask.astype(np.float32))
     return predictions

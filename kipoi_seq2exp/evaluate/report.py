@@ -18,7 +18,7 @@ from .metrics import CENTRE_LENGTH  # noqa: E402
 from .windows import GeneWindow  # noqa: E402
 
 MARKDOWN_COLUMNS = ["method", "split", "n_genes", "mse", "mae", "pearson", "mask_ratio", "auprc", "prevalence",
-                    "base_precision", "base_recall", "element_precision", "element_recall"]
+                    "base_precision", "base_recall", "element_precision", "element_recall", "enhancer_vs_decoy_auroc"]
 
 
 def write_metrics_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "metrics") -> tuple[Path, Path]:

@@ -29,7 +29,8 @@ def run_evaluation(dataset_or_windows: object, predictions: Predictions | None, 
                    h3k27ac_bigwig: str | Path | None = None, hic_cool: str | Path | None = None,
                    loci: Sequence[str] = (), macs3_cutoff: float | None = None, macs3_cutoff_fold: float = 3.0,
                    threshold: float = 0.5, centre_length: int = CENTRE_LENGTH,
-                   extra_intervals: Mapping[str, Sequence[tuple[str, int, int, str]]] | None = None) -> pd.DataFrame:
+                   extra_intervals: Mapping[str, Sequence[tuple[str, int, int, str]]] | None = None,
+                   elements: pd.DataFrame | None = None) -> pd.DataFrame:
     """Score the model and the baselines, write metrics.{csv,md}, exports and locus PNGs.
 
     Parameters
@@ -39,6 +40,7 @@ def run_evaluation(dataset_or_windows: object, predictions: Predictions | None, 
     targets : gene_id -> observed log10(expression + 1)
     loci : gene ids to draw, one PNG each (``locus_<gene_id>.png``)
     extra_intervals : more lanes for the locus plots (see ``locus_view``)
+    elements : candidate elements with kinds (simulation): adds the enhancer-vs-decoy AUROC
 
     Writes to ``out_dir``: metrics.csv, metrics.md, macs3_peaks.bed, and with predictions
     ``<method>_mask.bw`` (max over overlapping windows) and ``<method>_elements.bed`` (runs of
@@ -55,7 +57,8 @@ def run_evaluation(dataset_or_windows: object, predictions: Predictions | None, 
         raise KeyError(f"loci {unknown} are not among the evaluated genes")
     truth = read_truth_bed(truth_bed)
     sizes = chrom_sizes if isinstance(chrom_sizes, Mapping) else read_chrom_sizes(chrom_sizes)
-    common = dict(truth_bed=truth, chrom_sizes=sizes, threshold=threshold, centre_length=centre_length)
+    common = dict(truth_bed=truth, chrom_sizes=sizes, threshold=threshold, centre_length=centre_length,
+                  elements=elements)
     tables = []
     if predictions is not None:
         tables.append(evaluate_masks(windows, predictions, targets=targets, method=method, **common))
@@ -97,6 +100,7 @@ def simulated_inputs(sim_dir: str | Path) -> dict[str, object]:
         "hic_cool": SIM_FILES.path(sim_dir, "hic"),
         "targets": dict(zip(expression["gene_id"], np.log10(expression["expression"].to_numpy() + 1.0))),
         "extra_intervals": element_lanes(sim_dir),
+        "elements": pd.read_csv(SIM_FILES.path(sim_dir, "elements"), sep="\t"),
     }
 
 

@@ -27,6 +27,12 @@ Combine = Literal["released", "paper"]
 HardGradient = Literal["released", "straight_through"]
 Transform = Literal["none", "log10p1"]
 TRANSFORMS = get_args(Transform)
+Normalise = Literal["none", "depth"]
+NORMALISATIONS = get_args(Normalise)
+Readout = Literal["centre", "window"]
+READOUTS = get_args(Readout)
+MaskGate = Literal["input", "every_layer"]
+MASK_GATES = get_args(MaskGate)
 
 
 @dataclass
@@ -37,12 +43,20 @@ class SignalTrack:
     ``transform`` is applied to the raw track first, inside the model: ``none`` (the paper's
     fold-change-scale bigWigs) or ``log10p1`` for read-count pileups (1..358 per base on real
     chr22), which would otherwise saturate the signal Beta and the signal embedding.
+
+    ``normalise: depth`` rescales each input file to the training file's sequencing depth before
+    the transform: x * reference_depth / file_depth, with depth = mean signal per covered base
+    (the data layer reads it from the file's header). A shallower library of the same cell then
+    gives the same inputs. ``reference_depth`` is filled in from the training file when a run
+    starts (0 = not yet known) and travels with the member.
     """
 
     name: str
     constant: float
     weight: float
     transform: Transform = "none"
+    normalise: Normalise = "none"
+    reference_depth: float = 0.0
 
 
 PAPER_SIGNALS = (SignalTrack("h3k27ac", 1.5, 0.4), SignalTrack("dnase", 0.2, 0.4), SignalTrack("hic", 1.0, 0.2))
@@ -87,6 +101,25 @@ class ModelConfig:
     init_residual_layers: int = 64
     #: recompute each backbone block in the backward pass (training memory ~ O(layers x L x d_model))
     activation_checkpointing: bool = False
+    #: bases per token. 1 = the authors' per-base model. > 1: the DNA goes through a convolutional
+    #: stem max-pooled to window / resolution tokens (signals averaged per token), the backbones run
+    #: on tokens and the mask is learned per token (repeated to bases in the outputs): the backbone
+    #: then spans the whole window (diagnosis in README, "Why the mask did not learn")
+    resolution: int = 1
+    #: width (bp) of the stem's motif filters (resolution > 1); JASPAR sites are 8-20 bp
+    stem_kernel: int = 15
+    #: "centre": mean predictor output over the central bases (the authors'); "window": also the
+    #: mask-weighted mean over the whole window, so a selected distal element reaches the head directly
+    readout: Readout = "centre"
+    #: hard variant: the predictor reads only the selected tokens, compacted (the authors'). False:
+    #: it reads every token times the 0/1 mask, so an unselected token still gets the straight-through
+    #: gradient and can be switched back on (compacted, it never sees one again: the mask collapses)
+    compact_selected: bool = True
+    #: where the predictor applies the mask. "input": to its input tokens (the authors'); every
+    #: block's pre-norm RMSNorm then divides a per-token soft mask out again, so the soft mask
+    #: barely gates anything (README, "Why the mask did not learn"). "every_layer": also to each
+    #: block's normalised input, so a token the mask lowers really contributes less to every scan
+    mask_gate: MaskGate = "input"
 
     def __post_init__(self) -> None:
         self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
@@ -111,8 +144,23 @@ class ModelConfig:
 
     @property
     def centre_slice(self) -> slice:
+        """The forced centre in bases."""
         start = (self.window - self.centre) // 2
         return slice(start, start + self.centre)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.window // self.resolution
+
+    @property
+    def token_centre_slice(self) -> slice:
+        """The forced centre in tokens (= centre_slice at resolution 1)."""
+        start = (self.n_tokens - self.centre // self.resolution) // 2
+        return slice(start, start + self.centre // self.resolution)
+
+    @property
+    def depth_normalised(self) -> bool:
+        return any(s.normalise == "depth" for s in self.signals)
 
     def validate(self) -> None:
         checks = [
@@ -127,6 +175,15 @@ class ModelConfig:
             (all(s.weight > 0 for s in self.signals), "signal weights must be positive"),
             *[(s.transform in TRANSFORMS, f"signals[{i}] ({s.name}).transform = {s.transform!r}: use one of {TRANSFORMS}")
               for i, s in enumerate(self.signals)],
+            *[(s.normalise in NORMALISATIONS and s.reference_depth >= 0,
+               f"signals[{i}] ({s.name}): normalise = {s.normalise!r}, reference_depth = {s.reference_depth}: "
+               f"use one of {NORMALISATIONS} and a depth >= 0") for i, s in enumerate(self.signals)],
+            (self.resolution >= 1 and self.window % self.resolution == 0 and self.centre % self.resolution == 0,
+             f"resolution ({self.resolution}) must be >= 1 and divide window ({self.window}) and centre ({self.centre})"),
+            (self.resolution == 1 or self.stem_kernel >= 1, f"stem_kernel = {self.stem_kernel}: must be >= 1"),
+            (self.readout in READOUTS, f"readout = {self.readout!r}: use one of {READOUTS}"),
+            (self.mask_gate in MASK_GATES, f"mask_gate = {self.mask_gate!r}: use one of {MASK_GATES}"),
+            (not (self.rc_equivariant and self.resolution > 1), "rc_equivariant needs resolution 1 (the stem is not RC-shared)"),
             (self.promoter_transform in TRANSFORMS,
              f"promoter_transform = {self.promoter_transform!r}: use one of {TRANSFORMS}"),
             (0 < self.prior_mean < 1 and self.prior_scale > 0, "prior_mean must be in (0, 1), prior_scale > 0"),
@@ -187,12 +244,30 @@ def tiny(variant: Variant = "soft", **overrides: Any) -> ModelConfig:
     return (paper_hard if variant == "hard" else paper_soft)(**{**small, **overrides})
 
 
+def cpu_soft(**overrides: Any) -> ModelConfig:
+    """Seq2Exp whose mask learns on a CPU (README, "Why the mask did not learn", has the ablation):
+    50-bp tokens from a motif stem (reach: the backbones span the window), the window readout (every
+    selected element reaches the head), and a signal Beta of concentration ~1 instead of ~10 (the
+    generator can move the mask without pushing its logits far). 20-kb windows, d 64, 2 + 2 layers."""
+    base = dict(variant="soft", d_model=64, n_layers_generator=2, n_layers_predictor=2, window=20_000, centre=2_000,
+                resolution=50, stem_kernel=15, readout="window", mask_gate="every_layer", signal_scale=1.0, beta_min=1.0)
+    return ModelConfig(**{**base, **overrides})
+
+
+def cpu_hard(**overrides: Any) -> ModelConfig:
+    """The hard 0/1 mask on :func:`cpu_soft`'s tokens with the straight-through gradient (the
+    authors' hard model stops it before the mask head), every token read times its 0/1 value."""
+    return cpu_soft(**{**dict(variant="hard", hard_gradient="straight_through", compact_selected=False), **overrides})
+
+
 PRESETS = {"paper_soft": paper_soft, "paper_hard": paper_hard,
-           "tiny_soft": lambda **kw: tiny("soft", **kw), "tiny_hard": lambda **kw: tiny("hard", **kw)}
+           "tiny_soft": lambda **kw: tiny("soft", **kw), "tiny_hard": lambda **kw: tiny("hard", **kw),
+           "cpu_soft": cpu_soft, "cpu_hard": cpu_hard}
 
 
 def preset(name: str, **overrides: Any) -> ModelConfig:
-    """A named preset (``paper_soft``, ``paper_hard``, ``tiny_soft``, ``tiny_hard``) with overrides."""
+    """A named preset (``paper_soft``, ``paper_hard``, ``tiny_soft``, ``tiny_hard``, ``cpu_soft``,
+    ``cpu_hard``) with overrides."""
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name](**overrides)

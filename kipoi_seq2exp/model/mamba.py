@@ -85,9 +85,14 @@ class Block(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer = BiMamba(cfg)
 
-    def forward(self, hidden: Tensor, residual: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(self, hidden: Tensor, residual: Tensor | None, gate: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``gate`` (batch, length): scales each token AFTER the norm, so the mixer reads it as given
+        (a gate before a per-token RMSNorm is divided out again)."""
         residual = hidden if residual is None else hidden + residual
-        return self.mixer(self.norm(residual)), residual
+        normed = self.norm(residual)
+        if gate is not None:
+            normed = normed * gate.unsqueeze(-1).to(normed.dtype)
+        return self.mixer(normed), residual
 
 
 def init_mamba_direction_(direction: MambaDirection, cfg: ModelConfig) -> None:

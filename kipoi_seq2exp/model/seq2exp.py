@@ -24,6 +24,7 @@ from ..ops.memory import reuse_freed_memory
 from .caduceus import build_backbone, reverse_complement
 from .config import ModelConfig
 from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj_
+from .stem import DnaStem, bin_mean, to_bases
 
 EPS = 1e-8
 #: windows from which activations are large enough for allocator reuse to pay (ops/memory.py)
@@ -33,7 +34,8 @@ LONG_WINDOW = 50_000
 @dataclass
 class Seq2ExpOutput:
     """What one forward pass computes. Shapes: expression (batch,); mask, alpha, beta, post_alpha,
-    post_beta (batch, length); kl a scalar (unweighted, mean over batch and length)."""
+    post_beta (batch, length), per base (a token's value on each of its bases when resolution > 1);
+    kl a scalar (unweighted, mean over batch and length)."""
 
     expression: Tensor
     mask: Tensor
@@ -72,21 +74,28 @@ class Seq2Exp(nn.Module):
 
     Inputs of :meth:`forward`: ``seq`` (batch, length, 4) one-hot A, C, G, T (N = zeros);
     ``signals`` (batch, length, n_signals) non-negative, channel order of ``cfg.signals``;
-    ``gene_features`` (batch, 9); optional ``blacklist`` (batch, length) bool.
+    ``gene_features`` (batch, 9); optional ``blacklist`` (batch, length) bool; optional
+    ``signal_depth`` (batch, n_signals): each input file's depth, read by tracks with
+    ``normalise: depth`` (None = the inputs are at the reference depth already).
+
+    With ``cfg.resolution`` R > 1 everything between the inputs and the outputs runs on
+    length / R tokens (``stem.py``); the outputs are per base again.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         embed_width = cfg.d_model // 2 if cfg.rc_equivariant else cfg.d_model
-        self.dna_embed = nn.Linear(4, embed_width)
+        self.dna_embed = (nn.Linear(4, embed_width) if cfg.resolution == 1
+                          else DnaStem(embed_width, cfg.stem_kernel, cfg.resolution))
         self.signal_embed = nn.Linear(cfg.n_signals, embed_width)
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.window, cfg.d_model)) if cfg.positional_embedding else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.n_tokens, cfg.d_model)) if cfg.positional_embedding else None
         self.generator = build_backbone(cfg, cfg.n_layers_generator)
         self.predictor = self.generator if cfg.shared_backbone else build_backbone(cfg, cfg.n_layers_predictor)
         # Strand-folded features (rc_equivariant) are half as wide: the heads read embed_width.
         self.mask_head = nn.Linear(embed_width, 2)
-        self.head = nn.Sequential(nn.Linear(embed_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
+        readout_width = embed_width * (2 if cfg.readout == "window" else 1)
+        self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
                                   nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
         self.register_buffer("signal_logit_weights", torch.log(weights / weights.sum()))
@@ -167,6 +176,31 @@ class Seq2Exp(nn.Module):
         return (F.softplus(logits[..., 1]) + self.cfg.beta_min + EPS,
                 F.softplus(logits[..., 0]) + self.cfg.beta_min + EPS, logits)
 
+    def normalise_depth(self, signals: Tensor, gene_features: Tensor, signal_depth: Optional[Tensor]
+                        ) -> tuple[Tensor, Tensor]:
+        """Rescale ``normalise: depth`` tracks to the training file's depth (x reference / file depth);
+        the promoter feature by the geometric mean of those factors (it is a mean of the same tracks).
+
+        ``signal_depth`` None: the inputs are taken to be at the reference depth already.
+        """
+        channels = [i for i, s in enumerate(self.cfg.signals) if s.normalise == "depth"]
+        if not channels or signal_depth is None:
+            return signals, gene_features
+        reference = torch.tensor([self.cfg.signals[i].reference_depth for i in channels],
+                                 dtype=signals.dtype, device=signals.device)
+        if (reference <= 0).any():
+            raise ValueError("a track with normalise: depth has no reference_depth (0); it is set from the training "
+                             "file when a run starts: train the model, or set model.signals[i].reference_depth")
+        depth = signal_depth.to(signals.dtype)[:, channels]
+        if not (torch.isfinite(depth).all() and (depth > 0).all()):
+            raise ValueError(f"signal_depth must be positive and finite for the depth-normalised tracks; got {depth.tolist()}")
+        factor = reference / depth  # (batch, k)
+        signals = signals.clone()
+        signals[..., channels] = signals[..., channels] * factor[:, None, :]
+        promoter_factor = factor.log().mean(dim=1, keepdim=True).exp()
+        gene_features = torch.cat([gene_features[:, :-1], gene_features[:, -1:] * promoter_factor], dim=1)
+        return signals, gene_features
+
     def transform_inputs(self, signals: Tensor, gene_features: Tensor) -> tuple[Tensor, Tensor]:
         """Per-track and promoter-feature transforms of the config (identity for the paper presets).
 
@@ -217,22 +251,38 @@ class Seq2Exp(nn.Module):
         return hard - z.detach() + z if self.training else hard
 
     def apply_fixed_regions(self, mask: Tensor, blacklist: Optional[Tensor]) -> Tensor:
-        """Blacklisted bases to 0, then the central ``centre`` bases to 1 (the centre wins)."""
+        """Blacklisted tokens to 0, then the central ``centre`` bases to 1 (the centre wins).
+        A token is blacklisted when any of its bases is."""
         mask = mask.clone()
         if blacklist is not None:
-            mask[blacklist.bool()] = 0.0
-        mask[:, self.cfg.centre_slice] = 1.0
+            mask[blacklist_tokens(blacklist, self.cfg.resolution)] = 0.0
+        mask[:, self.cfg.token_centre_slice] = 1.0
         return mask
 
     # ------------------------------------------------------------------ 3. predictor
     def predict_soft(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictor on (embeddings x mask); readout = mean over the central bases."""
-        out = self.predictor(tokens * mask.unsqueeze(-1))
-        return self.fold_strands(out)[:, self.cfg.centre_slice].mean(dim=1), out
+        """Predictor on (embeddings x mask); readout = mean over the central tokens (``window``:
+        joined with the mask-weighted mean over the whole window).
+
+        ``mask_gate: every_layer``: the mask gates every block's normalised input instead. A token's
+        own embedding then stays in its own residual stream, which reaches the head only through the
+        mask-weighted readout, and a token at mask 0 keeps a gradient (tokens x mask, normalised,
+        x mask again would have none).
+        """
+        if self.cfg.mask_gate == "every_layer":
+            out = self.predictor(tokens, mask)
+        else:
+            out = self.predictor(tokens * mask.unsqueeze(-1))
+        folded = self.fold_strands(out)
+        readout = folded[:, self.cfg.token_centre_slice].mean(dim=1)
+        if self.cfg.readout == "window":
+            readout = torch.cat([readout, (folded * mask.unsqueeze(-1)).mean(dim=1)], dim=-1)
+        return readout, out
 
     def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Predictor on the selected bases only, compacted in order and zero-padded at the end to the
-        batch's longest; readout = mean over the compacted positions holding the centre.
+        """Predictor on the selected tokens only, compacted in order and zero-padded at the end to the
+        batch's longest; readout = mean over the compacted positions holding the centre (``window``:
+        joined with the mean over every selected token).
 
         ``released``: gathered embeddings are used as they are, so the prediction loss cannot reach the
         mask head. ``straight_through``: they are scaled by the (value-1) straight-through mask, which
@@ -248,19 +298,26 @@ class Seq2Exp(nn.Module):
             gathered = gathered * torch.gather(mask, 1, order).unsqueeze(-1)
         valid = torch.arange(longest, device=mask.device)[None, :] < counts[:, None]
         out = self.predictor(gathered * valid.unsqueeze(-1).to(gathered.dtype))
-        centre_start = selected[:, :cfg.centre_slice.start].sum(dim=1)
-        index = centre_start[:, None] + torch.arange(cfg.centre, device=mask.device)[None, :]
+        centre = cfg.token_centre_slice
+        centre_start = selected[:, :centre.start].sum(dim=1)
+        index = centre_start[:, None] + torch.arange(centre.stop - centre.start, device=mask.device)[None, :]
         readout = torch.gather(out, 1, index.unsqueeze(-1).expand(-1, -1, out.shape[-1])).mean(dim=1)
+        if cfg.readout == "window":
+            selected_mean = (out * valid.unsqueeze(-1)).sum(dim=1) / mask.shape[1]
+            readout = torch.cat([readout, selected_mean], dim=-1)
         return readout, out, {"valid_counts": counts, "centre_start_in_compacted": centre_start}
 
     # ------------------------------------------------------------------ forward
     def forward(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
-                mask_sample: Optional[Tensor] = None, return_details: bool = False) -> Seq2ExpOutput:
+                mask_sample: Optional[Tensor] = None, return_details: bool = False,
+                signal_depth: Optional[Tensor] = None) -> Seq2ExpOutput:
         self.check_inputs(seq, signals, gene_features, blacklist)
+        signals, gene_features = self.normalise_depth(signals, gene_features, signal_depth)
         signals, gene_features = self.transform_inputs(signals, gene_features)
         cfg = self.cfg
-        if seq.device.type == "cpu" and cfg.window >= LONG_WINDOW:
+        if seq.device.type == "cpu" and cfg.n_tokens >= LONG_WINDOW:
             reuse_freed_memory()
+        signals = bin_mean(signals, cfg.resolution)  # (b, T, n_signals)
         dna, sig = self.embed(seq, signals)
         tokens = dna + sig
         generator_out = self.generator(tokens if cfg.generator_reads_signals else dna)
@@ -269,7 +326,7 @@ class Seq2Exp(nn.Module):
         alpha, beta = self.combine(post_alpha, post_beta, sig_alpha, sig_beta)
         mask = self.apply_fixed_regions(self.sample_mask(alpha, beta, mask_sample), blacklist)
         extra: dict[str, Tensor] = {}
-        if cfg.variant == "soft":
+        if cfg.variant == "soft" or not cfg.compact_selected:
             readout, predictor_out = self.predict_soft(tokens, mask)
         else:
             readout, predictor_out, extra = self.predict_hard(tokens, mask)
@@ -280,7 +337,8 @@ class Seq2Exp(nn.Module):
         if return_details:
             details = dict(mask_logits=logits, generator_out=generator_out, predictor_out=predictor_out,
                            p_embed=p_embed, signal_alpha=alpha_i, **extra)
-        return Seq2ExpOutput(expression, mask, alpha, beta, post_alpha, post_beta, kl, details)
+        per_base = [to_bases(x, cfg.resolution) for x in (mask, alpha, beta, post_alpha, post_beta)]
+        return Seq2ExpOutput(expression, *per_base, kl, details)
 
     def loss(self, output: Seq2ExpOutput, target: Tensor) -> LossTerms:
         """smooth-L1(expression, target) + kl_weight x KL, as the released code trains."""
@@ -289,16 +347,17 @@ class Seq2Exp(nn.Module):
 
     @torch.no_grad()
     def predict(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
-                rc_average: bool = False) -> Seq2ExpOutput:
+                rc_average: bool = False, signal_depth: Optional[Tensor] = None) -> Seq2ExpOutput:
         """Inference: eval-mode forward; with ``rc_average`` the reverse-complemented window is run too
         and expression and mask are averaged (mask flipped back to the forward strand)."""
         was_training = self.training
         self.eval()
         try:
-            out = self(seq, signals, gene_features, blacklist)
+            out = self(seq, signals, gene_features, blacklist, signal_depth=signal_depth)
             if rc_average:
                 flipped_blacklist = None if blacklist is None else blacklist.flip(1)
-                rc = self(reverse_complement(seq), signals.flip(1), gene_features, flipped_blacklist)
+                rc = self(reverse_complement(seq), signals.flip(1), gene_features, flipped_blacklist,
+                          signal_depth=signal_depth)
                 out.expression = (out.expression + rc.expression) / 2
                 out.mask = (out.mask + rc.mask.flip(1)) / 2
         finally:
@@ -308,6 +367,12 @@ class Seq2Exp(nn.Module):
     def n_parameters(self) -> int:
         """Trainable parameters, each shared tensor counted once."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def blacklist_tokens(blacklist: Tensor, resolution: int) -> Tensor:
+    """(batch, length) bool -> (batch, tokens) bool: a token is dropped when any of its bases is."""
+    blacklist = blacklist.bool()
+    return blacklist if resolution == 1 else blacklist.reshape(blacklist.shape[0], -1, resolution).any(dim=2)
 
 
 def count_parameters_by_hand(cfg: ModelConfig) -> int:

@@ -66,6 +66,9 @@ class TrainConfig:
     log_every_n_steps: int = 50
     num_workers: int = 0
     deterministic: bool = True
+    #: train on the reverse complement of a random half of each batch (DNA reversed and complemented,
+    #: signals reversed): enhancer grammar reads on both strands, so motif filters see twice the data
+    rc_augment: bool = False
     output_dir: str = "runs/seq2exp"
 
     def __post_init__(self) -> None:

@@ -79,6 +79,12 @@ class Seq2ExpDataModule(pl.LightningDataModule):
             self.datasets[split] = per_cell[0] if len(per_cell) == 1 else ConcatDataset(per_cell)
         return self.datasets[split]
 
+    def main_cell_depths(self) -> list[float]:
+        """Depth of each track file of the main cell (``WindowDataset`` order of channels)."""
+        dataset = self.dataset("train")
+        first = dataset.datasets[0] if isinstance(dataset, ConcatDataset) else dataset
+        return first.windows.signal_depth().tolist()
+
     def check(self, stage: str) -> None:
         """Raise `ConfigError` now, before any step, if ``stage`` would run on an empty set or without targets."""
         needs_targets = stage in SPLIT_OF_STAGE

@@ -15,6 +15,7 @@ from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, PearsonCorrCoef
 
 from ..model import ModelConfig, Seq2Exp, Seq2ExpOutput
+from ..model.caduceus import reverse_complement
 from .config import TrainConfig
 from .export import CHECKPOINT_KEY
 from .optim import build_optimizer, build_scheduler
@@ -48,10 +49,13 @@ class Seq2ExpModule(pl.LightningModule):
         self.loaded_step = 0  # step of the checkpoint loaded for validate/test (the trainer's restarts at 0)
 
     def forward(self, batch: dict[str, Any]) -> Seq2ExpOutput:
-        return self.model(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"))
+        return self.model(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"),
+                          signal_depth=batch.get("signal_depth"))
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        if self.train_config.rc_augment:
+            batch = reverse_complement_some(batch, torch.rand(batch["seq"].shape[0]) < 0.5)
         out = self(batch)
         terms = self.model.loss(out, batch["target"])
         size = batch["seq"].shape[0]
@@ -98,7 +102,8 @@ class Seq2ExpModule(pl.LightningModule):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Eval-mode predictions with the gene's identity; the same call the exported model makes."""
-        out = self.model.predict(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"))
+        out = self.model.predict(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"),
+                                 signal_depth=batch.get("signal_depth"))
         rows = {key: batch[key] for key in ("gene_id", "cell", "chrom", "start", "end", "strand") if key in batch}
         rows["prediction"] = out.expression.float()
         rows["mask_ratio"] = out.mask_ratio.float()
@@ -115,6 +120,18 @@ class Seq2ExpModule(pl.LightningModule):
         self.loaded_step = int(checkpoint.get("global_step", 0))
 
 
+def reverse_complement_some(batch: dict[str, Any], flip: Tensor) -> dict[str, Any]:
+    """The batch with the examples where ``flip`` (batch,) is True seen from the other strand: DNA
+    reverse-complemented, signals reversed; gene features and targets are strand-free."""
+    if not flip.any():
+        return batch
+    out = dict(batch)
+    rows = flip.to(batch["seq"].device)[:, None, None]
+    out["seq"] = torch.where(rows, reverse_complement(batch["seq"]), batch["seq"])
+    out["signals"] = torch.where(rows, batch["signals"].flip(1), batch["signals"])
+    return out
+
+
 def prediction_table(batches: list[dict[str, Any]]) -> dict[str, list]:
     """Concatenate :meth:`Seq2ExpModule.predict_step` outputs into columns of plain Python values."""
     columns: dict[str, list] = {}
@@ -125,4 +142,4 @@ def prediction_table(batches: list[dict[str, Any]]) -> dict[str, list]:
     return columns
 
 
-__all__ = ["Seq2ExpModule", "prediction_table"]
+__all__ = ["Seq2ExpModule", "prediction_table", "reverse_complement_some"]

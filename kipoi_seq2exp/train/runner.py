@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -124,6 +125,7 @@ def fit(run: RunConfig, resume: Optional[PathLike] = None, extra_callbacks: Sequ
     pl.seed_everything(run.train.seed, workers=True)
     datamodule = Seq2ExpDataModule(run.data, run.train)
     datamodule.check("fit")
+    run = with_reference_depths(run, datamodule)
     if resume is not None:
         check_resume_point(resume, run, batches_per_epoch=len(datamodule.train_dataloader()))
     run_dir = Path(run.train.output_dir)
@@ -136,6 +138,18 @@ def fit(run: RunConfig, resume: Optional[PathLike] = None, extra_callbacks: Sequ
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     trainer.save_checkpoint(run_dir / CHECKPOINT_DIR / LAST_FILE, weights_only=False)
     return run_dir
+
+
+def with_reference_depths(run: RunConfig, datamodule: Seq2ExpDataModule) -> RunConfig:
+    """Tracks with ``normalise: depth`` and no reference yet take the depth of the main cell's
+    files, so that cell trains at factor 1 and every other file (a joint cell, a user's library)
+    is rescaled to it; the reference is then part of the model config and of every export."""
+    if not any(s.normalise == "depth" and s.reference_depth == 0 for s in run.model.signals):
+        return run
+    depths = datamodule.main_cell_depths()
+    signals = [replace(s, reference_depth=float(depth)) if s.normalise == "depth" and s.reference_depth == 0 else s
+               for s, depth in zip(run.model.signals, depths)]
+    return replace(run, model=replace(run.model, signals=signals))
 
 
 def check_resume_point(resume: PathLike, run: RunConfig, batches_per_epoch: int) -> None:

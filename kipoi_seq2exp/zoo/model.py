@@ -133,11 +133,16 @@ class Seq2ExpModel(BaseModel, LayerActivationMixin):
     def predict(self, x: dict):
         """Model output (`Seq2ExpOutput`) of a batch; no gradients are recorded. An optional
         ``blacklist`` input (batch, length) of booleans drops those bases from the mask (the
-        released models' mask_regions); the dataloader does not produce one."""
+        released models' mask_regions; the dataloader does not produce one); ``signal_depth``
+        (batch, n_signals), which the dataloader gives, is read by depth-normalised members."""
         blacklist = x.get("blacklist") if isinstance(x, dict) else None
         if blacklist is not None:
             blacklist = torch.as_tensor(np.asarray(blacklist, dtype=bool), device=self.device)
-        return self.model.predict(*self._tensors(x), blacklist=blacklist, rc_average=self.rc_average)
+        depth = x.get("signal_depth") if isinstance(x, dict) else None
+        if depth is not None:
+            depth = torch.as_tensor(np.asarray(depth, dtype=np.float32), device=self.device)
+        return self.model.predict(*self._tensors(x), blacklist=blacklist, rc_average=self.rc_average,
+                                  signal_depth=depth)
 
     def predict_on_batch(self, x: dict) -> np.ndarray:
         """Predicted log10(CAGE + 1), shape (batch,)."""

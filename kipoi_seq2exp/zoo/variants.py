@@ -73,7 +73,7 @@ class _GeneInputs:
         """Predict, in one batch, the reference expression of the genes not known yet."""
         todo = [g for g in dict.fromkeys(gene_ids) if g not in self.reference]
         if todo:
-            batch = {name: np.stack([self.of(g)[name] for g in todo]) for name in ("seq", "signals", "gene_features")}
+            batch = {name: np.stack([self.of(g)[name] for g in todo]) for name in ("seq", "signals", "gene_features", "signal_depth")}
             for gene_id, value in zip(todo, self.model.predict_on_batch(batch)):
                 self.reference[gene_id] = float(value)
 
@@ -118,7 +118,8 @@ def _score_batch(model, genes: _GeneInputs, items: list[VariantWindow]) -> list[
     genes.reference_expression(gene_ids)
     batch = {"seq": np.stack([item.alt_onehot for item in items]),
              "signals": np.stack([genes.of(g)["signals"] for g in gene_ids]),
-             "gene_features": np.stack([genes.of(g)["gene_features"] for g in gene_ids])}
+             "gene_features": np.stack([genes.of(g)["gene_features"] for g in gene_ids]),
+             "signal_depth": np.stack([genes.of(g)["signal_depth"] for g in gene_ids])}
     alt = model.predict_on_batch(batch)
     scores = []
     for item, alt_value in zip(items, alt):
