@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from kipoi_seq2exp.data.dataset import WindowDataset
 from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, simulated_data_config
-from kipoi_seq2exp.interpret import influence_profile
+from kipoi_seq2exp.interpret import generator_spread, influence_profile
 from kipoi_seq2exp.simulate import embedded_dir
 from kipoi_seq2exp.train.config import load_run_config
 from kipoi_seq2exp.train.export import model_from_checkpoint
@@ -41,6 +41,19 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "kl0.05": ("demo_soft", ["model.kl_weight=0.05"]),
     "hard_prior1": ("demo_hard", ["model.prior_scale=1.0"]),
     "soft_sparse": ("demo_soft", ["model.prior_scale=0.1", "model.beta_min=0.1"]),
+    "sum_input": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3"]),
+    "sum_layer": ("demo_soft", ["model.readout=sum", "train.rc_augment=false", "train.lr=2e-3"]),
+    "weak_prior": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
+                                 "model.prior_scale=1.0", "model.kl_weight=0.001"]),
+    "nokl": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
+                           "model.kl_weight=0.0"]),
+    "kl_warmup": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
+                                "model.kl_weight=0.001", "train.kl_warmup_steps=450"]),
+    "noise": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false", "train.lr=2e-3"]),
+    "noise_kl0.001": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false",
+                                    "train.lr=2e-3", "model.kl_weight=0.001"]),
+    "sparse_prior": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false",
+                                   "train.lr=2e-3", "model.prior_scale=0.1"]),
 }
 
 
@@ -68,7 +81,7 @@ def score_variant(name: str, n_influence_genes: int = 16) -> dict:
     rows = table.to_dict(orient="records")
     return {"variant": name, "metrics": rows, "influence": {"bands": profile.bands, "dna": profile.dna.tolist(),
                                                              "signal": profile.signal.tolist()},
-            "influence_5_10kb": profile.at(5_000, 10_000),
+            "influence_5_10kb": profile.at(5_000, 10_000), "generator_spread": generator_spread(model, batches),
             "wall_seconds": float((run_dir / "wall_seconds.txt").read_text()) if (run_dir / "wall_seconds.txt").is_file() else None}
 
 

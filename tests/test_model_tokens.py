@@ -148,3 +148,20 @@ def test_uncompacted_hard_mask_keeps_a_gradient_on_unselected_tokens():
         model.loss(out, torch.zeros(1)).prediction.backward()
         grads[compact] = model.mask_head.weight.grad.abs().sum().item()
     assert grads[True] == 0 and grads[False] > 0
+
+
+def test_mask_noise_fills_what_the_mask_takes_away_in_training_only():
+    """Eval: the same numbers with or without the noise option; training: a token whose mask is 0
+    reaches the predictor as pure noise, so the prediction changes from draw to draw."""
+    torch.manual_seed(0)
+    quiet = Seq2Exp(small_tokens())
+    noisy = Seq2Exp(small_tokens(mask_noise=True))
+    noisy.load_state_dict(quiet.state_dict())
+    x = inputs(quiet.cfg)
+    torch.testing.assert_close(noisy.predict(*x).expression, quiet.predict(*x).expression)
+    noisy.train()
+    sample = torch.full((2, noisy.cfg.n_tokens), 0.5)
+    first, second = (noisy(*x, mask_sample=sample, return_details=True).details["predictor_out"] for _ in range(2))
+    assert (first - second).norm() > 1e-3 * first.norm()  # at init the residual stream dominates
+    with pytest.raises(ValueError, match="mask_noise needs"):
+        small_tokens(mask_noise=True, mask_gate="input")

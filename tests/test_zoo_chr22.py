@@ -48,13 +48,16 @@ def slice_args(cell: str) -> dict:
             "mrna_features": str(RESOURCES / "mrna_features_chr22.tsv")}
 
 
-def direct(cell: str) -> tuple[np.ndarray, np.ndarray]:
-    """Expression and mask of the exported model called directly on the slice's windows."""
+def direct(cell: str, bigwig: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Expression and mask of the exported model called directly on the slice's windows (``bigwig``:
+    another accessibility file in place of the slice's)."""
     model = load_exported(REPO / "model_zoo" / GROUP / cell)
-    dataset = Seq2ExpDataset(**slice_args(cell), signals="dnase", window=model.cfg.window)
+    args = {**slice_args(cell), **({"dnase_bigwig": bigwig} if bigwig else {})}
+    dataset = Seq2ExpDataset(**args, signals="dnase", window=model.cfg.window)
     inputs = [dataset[i]["inputs"] for i in range(len(dataset))]
-    batch = [torch.from_numpy(np.stack([x[k] for x in inputs])) for k in ("seq", "signals", "gene_features")]
-    out = model.predict(*batch)
+    seq, signals, features, depth = (torch.from_numpy(np.stack([x[k] for x in inputs]))
+                                     for k in ("seq", "signals", "gene_features", "signal_depth"))
+    out = model.predict(seq, signals, features, signal_depth=depth)
     return out.expression.numpy(), out.mask.numpy()
 
 
@@ -108,3 +111,21 @@ def test_kipoi_test_passes_on_the_real_slice(zoo, tmp_path):
     result = run_cli(["kipoi", "test", f"{GROUP}/K562", "--source", "seq2exp"], home=zoo["home"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Successfully ran test_predict" in result.stdout + result.stderr
+
+
+def test_a_shallower_library_of_the_same_cell_gives_the_same_prediction(tmp_path):
+    """The member's example bigWig rewritten with every value x0.4 (a library sequenced 2.5x
+    shallower): the depth-normalised member predicts within 0.05 log10 of the original."""
+    import pyBigWig
+
+    source = SLICE_DIR / "K562.accessibility.chr22.bw"
+    shallow = tmp_path / "K562.shallow.bw"
+    with pyBigWig.open(str(source)) as original, pyBigWig.open(str(shallow), "w") as out:
+        out.addHeader(list(original.chroms().items()))
+        for chrom in original.chroms():
+            starts, ends, values = zip(*original.intervals(chrom))
+            out.addEntries([chrom] * len(starts), list(starts), ends=list(ends), values=[0.4 * v for v in values])
+    predictions = [direct("K562", bigwig)[0] for bigwig in (str(source), str(shallow))]
+    assert np.abs(predictions[0] - predictions[1]).mean() <= 0.05
+    signal = load_exported(REPO / "model_zoo" / GROUP / "K562").cfg.signals[0]
+    assert signal.normalise == "depth" and signal.reference_depth > 0

@@ -22,7 +22,9 @@ from safetensors.torch import save_model
 
 from kipoi_seq2exp.model import Seq2Exp
 from kipoi_seq2exp.train.config import load_run_config
+from kipoi_seq2exp.train.datamodule import Seq2ExpDataModule
 from kipoi_seq2exp.train.export import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
+from kipoi_seq2exp.train.runner import with_reference_depths
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = REPO / "kipoi_seq2exp" / "resources" / "sim"
@@ -40,10 +42,13 @@ def export_untrained_member(member_dir: Path, train_config: str, seed: int = 0, 
     ~1e-6, too little for a test to tell a mutated window from an untouched one.
     """
     run = load_run_config(train_config, PAPER_DATA if train_config.startswith("paper") else [])
+    if run.model.depth_normalised:  # as `seq2exp train` does: the training files' depth is the reference
+        run = with_reference_depths(run, Seq2ExpDataModule(run.data, run.train))
     torch.manual_seed(seed)
     model = Seq2Exp(run.model).eval()
     with torch.no_grad():
-        model.dna_embed.weight.mul_(dna_scale)
+        for parameter in model.dna_embed.parameters():
+            parameter.mul_(dna_scale)
     member_dir.mkdir(parents=True, exist_ok=True)
     save_model(model, str(member_dir / WEIGHTS_FILE))
     run.model.to_yaml(member_dir / CONFIG_FILE)

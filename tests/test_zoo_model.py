@@ -96,7 +96,7 @@ def test_rc_average_reaches_the_model(source, monkeypatch):
                          "simulated", rc_average=True)
     seen = {}
 
-    def predict(*tensors, blacklist=None, rc_average=False):
+    def predict(*tensors, blacklist=None, rc_average=False, signal_depth=None):
         seen["rc_average"] = rc_average
         return type("Out", (), {"expression": torch.zeros(len(tensors[0]))})()
 

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.kipoi_dataloader import Seq2ExpDataset
     from ..evaluate.cli import load_model
-    from .influence import influence_profile, kipoi_batches
+    from .influence import generator_spread, influence_profile, kipoi_batches
 
     if Path(args.model).exists():
         if args.dataloader_args is None:
@@ -35,11 +35,15 @@ def run(args: argparse.Namespace) -> int:
         member_dir, _ = member_row(args.model)
         model = load_member_model(member_dir)
         dataloader_args = json.loads(args.dataloader_args) if args.dataloader_args else example_dataloader_args(args.model)
-    dataset = Seq2ExpDataset(**{**dataloader_args, "window": model.cfg.window})
-    profile = influence_profile(model, kipoi_batches(dataset, args.genes))
+    member_reads = {"window": model.cfg.window, "signals": ",".join(s.name for s in model.cfg.signals)}
+    dataset = Seq2ExpDataset(**{**member_reads, **dataloader_args})
+    batches = kipoi_batches(dataset, args.genes)
+    profile = influence_profile(model, batches)
     print(f"influence profile of {args.model} over {min(args.genes, len(dataset))} genes "
           f"(relative to the central 0-1 kb; eval mode):")
     print(profile.table())
     dna, signal = profile.at(5_000, 10_000) if model.cfg.window >= 20_000 else (float("nan"), float("nan"))
     print(f"5-10 kb: DNA {dna:.2e}, signal {signal:.2e}")
+    print(f"generator spread (std of the DNA generator's mask mean across positions; ~0 = it reads nothing "
+          f"position-specific): {generator_spread(model, batches):.2e}")
     return 0

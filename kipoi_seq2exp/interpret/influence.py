@@ -96,3 +96,20 @@ def kipoi_batches(dataset, n_genes: int, batch_size: int = 4) -> list[dict]:
     items = [dataset[i]["inputs"] for i in range(min(n_genes, len(dataset)))]
     return [{name: torch.as_tensor(np.stack([item[name] for item in items[i:i + batch_size]]))
              for name in items[0]} for i in range(0, len(items), batch_size)]
+
+
+@torch.no_grad()
+def generator_spread(model: Seq2Exp, batches: Sequence[dict]) -> float:
+    """Mean over windows of the standard deviation, across positions, of the generator's own Beta
+    mean alpha1 / (alpha1 + beta1): ~0 when the DNA generator gives every position the same value
+    (it learned nothing position-specific and the mask is a function of the signals alone)."""
+    was_training = model.training
+    model.eval()
+    try:
+        spreads = []
+        for batch in batches:
+            out = model(batch["seq"], batch["signals"], batch["gene_features"], signal_depth=batch.get("signal_depth"))
+            spreads.append((out.post_alpha / (out.post_alpha + out.post_beta)).std(dim=1))
+    finally:
+        model.train(was_training)
+    return float(torch.cat(spreads).mean())

@@ -33,16 +33,18 @@ class Caduceus(nn.Module):
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.activation_checkpointing = cfg.activation_checkpointing
 
-    def forward(self, hidden: Tensor, gate: Tensor | None = None) -> Tensor:
+    def forward(self, hidden: Tensor, gate: Tensor | None = None, noise: bool = False) -> Tensor:
         """With activation checkpointing (training), each block keeps only its inputs and is
         recomputed in the backward pass: a 200-kb block otherwise holds ~4 GB of activations.
-        ``gate`` (batch, length), optional: each block's normalised input is scaled by it."""
+        ``gate`` (batch, length), optional: each block's normalised input is scaled by it (``noise``:
+        and the rest filled with noise, see `Block`)."""
         residual = None
         for layer in self.layers:
             if self.activation_checkpointing and torch.is_grad_enabled():
-                hidden, residual = checkpoint(layer, hidden, residual, gate, use_reentrant=False)
+                hidden, residual = checkpoint(layer, hidden, residual, gate, noise, use_reentrant=False,
+                                              preserve_rng_state=True)
             else:
-                hidden, residual = layer(hidden, residual, gate)
+                hidden, residual = layer(hidden, residual, gate, noise)
         return self.norm_f(hidden + residual)
 
 
@@ -57,11 +59,11 @@ class RCEquivariantCaduceus(nn.Module):
         super().__init__()
         self.inner = Caduceus(cfg, n_layers, d_model=cfg.d_model // 2)
 
-    def forward(self, hidden: Tensor, gate: Tensor | None = None) -> Tensor:
+    def forward(self, hidden: Tensor, gate: Tensor | None = None, noise: bool = False) -> Tensor:
         half = hidden.shape[-1] // 2
         forward_strand, other = hidden[..., :half], reverse_complement(hidden[..., half:])
         both_gates = None if gate is None else torch.cat([gate, gate.flip(1)], dim=0)
-        out = self.inner(torch.cat([forward_strand, other], dim=0), both_gates)
+        out = self.inner(torch.cat([forward_strand, other], dim=0), both_gates, noise)
         batch = hidden.shape[0]
         return torch.cat([out[:batch], reverse_complement(out[batch:])], dim=-1)
 

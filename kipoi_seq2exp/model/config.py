@@ -29,7 +29,7 @@ Transform = Literal["none", "log10p1"]
 TRANSFORMS = get_args(Transform)
 Normalise = Literal["none", "depth"]
 NORMALISATIONS = get_args(Normalise)
-Readout = Literal["centre", "window"]
+Readout = Literal["centre", "window", "sum"]
 READOUTS = get_args(Readout)
 MaskGate = Literal["input", "every_layer"]
 MASK_GATES = get_args(MaskGate)
@@ -109,8 +109,11 @@ class ModelConfig:
     #: width (bp) of the stem's motif filters (resolution > 1); JASPAR sites are 8-20 bp
     stem_kernel: int = 15
     #: "centre": mean predictor output over the central bases (the authors'); "window": also the
-    #: mask-weighted mean over the whole window, so a selected distal element reaches the head directly
+    #: mask-weighted mean over the whole window, so a selected distal element reaches the head directly;
+    #: "sum": also log(1 + sum over tokens of mask x a non-negative contribution read from each token),
+    #: the additive form of enhancer models (ABC: activity x contact), in ``sum_channels`` channels
     readout: Readout = "centre"
+    sum_channels: int = 4
     #: hard variant: the predictor reads only the selected tokens, compacted (the authors'). False:
     #: it reads every token times the 0/1 mask, so an unselected token still gets the straight-through
     #: gradient and can be switched back on (compacted, it never sees one again: the mask collapses)
@@ -120,6 +123,11 @@ class ModelConfig:
     #: barely gates anything (README, "Why the mask did not learn"). "every_layer": also to each
     #: block's normalised input, so a token the mask lowers really contributes less to every scan
     mask_gate: MaskGate = "input"
+    #: training only, with mask_gate every_layer: what the mask takes away is replaced by standard
+    #: normal noise, m x + (1 - m) eps (the information bottleneck of Schulz et al., ICLR 2020). Without
+    #: it a uniformly lowered mask loses nothing (the norms rescale it) and the generator is redundant:
+    #: the predictor reads every token itself, and any KL flattens the generator (README)
+    mask_noise: bool = False
 
     def __post_init__(self) -> None:
         self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
@@ -183,6 +191,7 @@ class ModelConfig:
             (self.resolution == 1 or self.stem_kernel >= 1, f"stem_kernel = {self.stem_kernel}: must be >= 1"),
             (self.readout in READOUTS, f"readout = {self.readout!r}: use one of {READOUTS}"),
             (self.mask_gate in MASK_GATES, f"mask_gate = {self.mask_gate!r}: use one of {MASK_GATES}"),
+            (not self.mask_noise or self.mask_gate == "every_layer", "mask_noise needs mask_gate: every_layer"),
             (not (self.rc_equivariant and self.resolution > 1), "rc_equivariant needs resolution 1 (the stem is not RC-shared)"),
             (self.promoter_transform in TRANSFORMS,
              f"promoter_transform = {self.promoter_transform!r}: use one of {TRANSFORMS}"),

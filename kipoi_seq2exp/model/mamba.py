@@ -85,13 +85,16 @@ class Block(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer = BiMamba(cfg)
 
-    def forward(self, hidden: Tensor, residual: Tensor | None, gate: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, hidden: Tensor, residual: Tensor | None, gate: Tensor | None = None,
+                noise: bool = False) -> tuple[Tensor, Tensor]:
         """``gate`` (batch, length): scales each token AFTER the norm, so the mixer reads it as given
-        (a gate before a per-token RMSNorm is divided out again)."""
+        (a gate before a per-token RMSNorm is divided out again); with ``noise`` the share it takes
+        away is filled with standard normal noise (training)."""
         residual = hidden if residual is None else hidden + residual
         normed = self.norm(residual)
         if gate is not None:
-            normed = normed * gate.unsqueeze(-1).to(normed.dtype)
+            gate = gate.unsqueeze(-1).to(normed.dtype)
+            normed = normed * gate + (1 - gate) * torch.randn_like(normed) if noise else normed * gate
         return self.mixer(normed), residual
 
 

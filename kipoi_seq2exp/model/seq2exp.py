@@ -94,7 +94,8 @@ class Seq2Exp(nn.Module):
         self.predictor = self.generator if cfg.shared_backbone else build_backbone(cfg, cfg.n_layers_predictor)
         # Strand-folded features (rc_equivariant) are half as wide: the heads read embed_width.
         self.mask_head = nn.Linear(embed_width, 2)
-        readout_width = embed_width * (2 if cfg.readout == "window" else 1)
+        readout_width = embed_width + {"centre": 0, "window": embed_width, "sum": cfg.sum_channels}[cfg.readout]
+        self.contribution = nn.Linear(embed_width, cfg.sum_channels) if cfg.readout == "sum" else None
         self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
                                   nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
@@ -119,6 +120,8 @@ class Seq2Exp(nn.Module):
                 init_out_proj_(module, self.cfg)
         if self.pos_embed is not None:
             nn.init.zeros_(self.pos_embed)
+        if self.contribution is not None:  # ~0.02 per token at init: the sum starts near log(1 + #tokens / 50)
+            nn.init.constant_(self.contribution.bias, -4.0)
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(self, seq: Tensor, signals: Tensor, gene_features: Tensor,
@@ -270,13 +273,16 @@ class Seq2Exp(nn.Module):
         x mask again would have none).
         """
         if self.cfg.mask_gate == "every_layer":
-            out = self.predictor(tokens, mask)
+            out = self.predictor(tokens, mask, self.cfg.mask_noise and self.training)
         else:
             out = self.predictor(tokens * mask.unsqueeze(-1))
         folded = self.fold_strands(out)
         readout = folded[:, self.cfg.token_centre_slice].mean(dim=1)
         if self.cfg.readout == "window":
             readout = torch.cat([readout, (folded * mask.unsqueeze(-1)).mean(dim=1)], dim=-1)
+        elif self.cfg.readout == "sum":
+            contributions = F.softplus(self.contribution(folded)) * mask.unsqueeze(-1)  # (b, T, channels)
+            readout = torch.cat([readout, torch.log1p(contributions.sum(dim=1))], dim=-1)
         return readout, out
 
     def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
@@ -340,10 +346,11 @@ class Seq2Exp(nn.Module):
         per_base = [to_bases(x, cfg.resolution) for x in (mask, alpha, beta, post_alpha, post_beta)]
         return Seq2ExpOutput(expression, *per_base, kl, details)
 
-    def loss(self, output: Seq2ExpOutput, target: Tensor) -> LossTerms:
-        """smooth-L1(expression, target) + kl_weight x KL, as the released code trains."""
+    def loss(self, output: Seq2ExpOutput, target: Tensor, kl_scale: float = 1.0) -> LossTerms:
+        """smooth-L1(expression, target) + kl_weight x KL, as the released code trains; ``kl_scale``
+        (a KL warm-up's current factor) multiplies kl_weight."""
         prediction = F.smooth_l1_loss(output.expression, target.reshape(output.expression.shape))
-        return LossTerms(prediction + self.cfg.kl_weight * output.kl, prediction, output.kl)
+        return LossTerms(prediction + kl_scale * self.cfg.kl_weight * output.kl, prediction, output.kl)
 
     @torch.no_grad()
     def predict(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,

@@ -69,6 +69,10 @@ class TrainConfig:
     #: train on the reverse complement of a random half of each batch (DNA reversed and complemented,
     #: signals reversed): enhancer grammar reads on both strands, so motif filters see twice the data
     rc_augment: bool = False
+    #: the KL weight ramps linearly from 0 to model.kl_weight over these optimiser steps: at full
+    #: weight from step 0 the KL flattens the DNA generator before the predictor has learned what a
+    #: useful mask is (posterior collapse, measured: README "Why the mask did not learn")
+    kl_warmup_steps: int = 0
     output_dir: str = "runs/seq2exp"
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class TrainConfig:
             (self.limit_val_batches > 0,
              f"limit_val_batches = {self.limit_val_batches}: a fraction (1.0 = all) or a number of batches, > 0"),
             (self.num_workers >= 0, f"num_workers = {self.num_workers}: must be >= 0"),
+            (self.kl_warmup_steps >= 0, f"kl_warmup_steps = {self.kl_warmup_steps}: must be >= 0 (0 = off)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -57,13 +57,19 @@ class Seq2ExpModule(pl.LightningModule):
         if self.train_config.rc_augment:
             batch = reverse_complement_some(batch, torch.rand(batch["seq"].shape[0]) < 0.5)
         out = self(batch)
-        terms = self.model.loss(out, batch["target"])
+        terms = self.model.loss(out, batch["target"], kl_scale=self.kl_scale)
         size = batch["seq"].shape[0]
         self.log("train/loss", terms.total, prog_bar=True, batch_size=size)
         self.log_dict({"train/prediction_loss": terms.prediction, "train/kl": terms.kl,
                        "train/mask_ratio": out.mask_ratio.mean(),
                        "train/lr": self.optimizers().param_groups[0]["lr"]}, batch_size=size)
         return terms.total
+
+    @property
+    def kl_scale(self) -> float:
+        """Factor on model.kl_weight: the KL warm-up's linear ramp, 1 after it."""
+        warmup = self.train_config.kl_warmup_steps
+        return min(1.0, self.global_step / warmup) if warmup else 1.0
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = build_optimizer(self.model, self.train_config)
