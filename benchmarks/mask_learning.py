@@ -28,13 +28,31 @@ from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, simulated_da
 from kipoi_seq2exp.interpret import generator_spread, influence_profile
 from kipoi_seq2exp.simulate import embedded_dir
 from kipoi_seq2exp.train.config import load_run_config
-from kipoi_seq2exp.train.export import model_from_checkpoint
+from kipoi_seq2exp.train.export import model_from_checkpoint, read_checkpoint
 from kipoi_seq2exp.train.runner import fit
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/mask_learning")
 
-#: variant -> (packaged config, overrides). Each ablation takes ONE change away from the recipe.
+#: what each variant changes, for the report
+CHANGES = {
+    "cpu_soft": "the recipe (preset cpu_soft: 50-bp tokens, sum readout, input gate; lr 2e-3, 900 steps)",
+    "cpu_hard": "the recipe, hard 0/1 mask (preset cpu_hard)",
+    "kl0.05": "window readout, every-layer gate, RC augmentation, lr 1e-3; KL weight 0.05",
+    "hard_prior1": "hard, compacted predictor, prior Beta(1, 9)",
+    "soft_sparse": "every-layer gate, prior Beta(0.1, 0.9), beta_min 0.1",
+    "sum_input": "sum readout, input gate",
+    "sum_layer": "sum readout, every-layer gate",
+    "weak_prior": "sum readout, prior Beta(1, 9), KL weight 0.001",
+    "nokl": "sum readout, KL weight 0",
+    "kl_warmup": "sum readout, KL weight 0.001 reached after a 450-step warm-up",
+    "noise": "sum readout, every-layer gate + noise bottleneck, KL 0.01",
+    "noise_kl0.001": "sum readout, every-layer gate + noise bottleneck, KL 0.001",
+    "sparse_prior": "sum readout, prior Beta(0.1, 0.9)",
+    "predictor_centre": "the recipe, predictor reads the DNA only in the centre (distal DNA only through the mask)",
+}
+
+#: variant -> (packaged config, overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "cpu_soft": ("demo_soft", []),
     "cpu_hard": ("demo_hard", []),
@@ -52,6 +70,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "noise": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false", "train.lr=2e-3"]),
     "noise_kl0.001": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false",
                                     "train.lr=2e-3", "model.kl_weight=0.001"]),
+    "predictor_centre": ("demo_soft", ["model.predictor_dna=centre"]),
     "sparse_prior": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false",
                                    "train.lr=2e-3", "model.prior_scale=0.1"]),
 }
@@ -72,26 +91,65 @@ def train_variant(name: str, steps: int | None) -> Path:
 
 def score_variant(name: str, n_influence_genes: int = 16) -> dict:
     run_dir = RUNS / name
-    model, _ = model_from_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    model, checkpoint = model_from_checkpoint(run_dir / "checkpoints" / "best.ckpt")
     sim = embedded_dir()
     table = evaluate_on_simulated(model, sim, run_dir / "eval", method=name)
     valid = WindowDataset(simulated_data_config(sim, model), subset="valid")
     batches = list(DataLoader(torch.utils.data.Subset(valid, range(n_influence_genes)), batch_size=8))
     profile = influence_profile(model, batches)
     rows = table.to_dict(orient="records")
-    return {"variant": name, "metrics": rows, "influence": {"bands": profile.bands, "dna": profile.dna.tolist(),
+    return {"variant": name, "metrics": rows, "best_step": int(checkpoint["global_step"]),
+            "run_steps": int(read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"]), "influence": {"bands": profile.bands, "dna": profile.dna.tolist(),
                                                              "signal": profile.signal.tolist()},
             "influence_5_10kb": profile.at(5_000, 10_000), "generator_spread": generator_spread(model, batches),
             "wall_seconds": float((run_dir / "wall_seconds.txt").read_text()) if (run_dir / "wall_seconds.txt").is_file() else None}
+
+
+def report(names: list[str]) -> str:
+    """Markdown: valid (selection) and test (scored once) metrics of every scored variant."""
+    lines = ["| variant | what it changes | steps (best / run) | valid r | valid AUPRC | test r | test AUPRC "
+             "| test element P / R | enhancer vs decoy AUROC (test) | influence 5-10 kb DNA / signal "
+             "| generator spread |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    baselines = None
+    for name in names:
+        path = RUNS / name / "result.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text())
+        rows = {(r["method"], r["split"]): r for r in result["metrics"]}
+        valid, test = rows[(name, "valid")], rows[(name, "test")]
+        baselines = baselines or rows
+        dna, signal = result["influence_5_10kb"]
+        lines.append(f"| {name} | {CHANGES.get(name, '')} | {result.get('best_step', '?')} / {result.get('run_steps', '?')} "
+                     f"| {valid['pearson']:.3f} | {valid['auprc']:.3f} | {test['pearson']:.3f} | {test['auprc']:.3f} "
+                     f"| {_num(test['element_precision'])} / {_num(test['element_recall'])} "
+                     f"| {test['enhancer_vs_decoy_auroc']:.3f} | {dna:.2g} / {signal:.2g} "
+                     f"| {result['generator_spread']:.1e} |")
+    if baselines:
+        for method in ("macs3_dnase_peaks", "dnase_ranking", "oracle"):
+            test = baselines[(method, "test")]
+            lines.append(f"| {method} | baseline, same genes | - | - | {baselines[(method, 'valid')]['auprc']:.3f} | - "
+                         f"| {test['auprc']:.3f} | {_num(test['element_precision'])} / {_num(test['element_recall'])} "
+                         f"| {test['enhancer_vs_decoy_auroc']:.3f} | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=None, help="override train.max_steps (exploration only)")
-    parser.add_argument("--score-only", action="store_true")
+    parser.add_argument("--score-only", action="store_true", help="score the runs' best checkpoints again")
+    parser.add_argument("--report", action="store_true", help="only write the table from scored runs")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
+    if args.report:
+        (RESULTS / "mask_learning.md").write_text(report(list(VARIANTS)))
+        print((RESULTS / "mask_learning.md").read_text())
+        return 0
     for name in args.variants:
         if not args.score_only:
             train_variant(name, args.steps)

@@ -154,8 +154,8 @@ def test_mask_noise_fills_what_the_mask_takes_away_in_training_only():
     """Eval: the same numbers with or without the noise option; training: a token whose mask is 0
     reaches the predictor as pure noise, so the prediction changes from draw to draw."""
     torch.manual_seed(0)
-    quiet = Seq2Exp(small_tokens())
-    noisy = Seq2Exp(small_tokens(mask_noise=True))
+    quiet = Seq2Exp(small_tokens(mask_gate="every_layer"))
+    noisy = Seq2Exp(small_tokens(mask_gate="every_layer", mask_noise=True))
     noisy.load_state_dict(quiet.state_dict())
     x = inputs(quiet.cfg)
     torch.testing.assert_close(noisy.predict(*x).expression, quiet.predict(*x).expression)
@@ -165,3 +165,18 @@ def test_mask_noise_fills_what_the_mask_takes_away_in_training_only():
     assert (first - second).norm() > 1e-3 * first.norm()  # at init the residual stream dominates
     with pytest.raises(ValueError, match="mask_noise needs"):
         small_tokens(mask_noise=True, mask_gate="input")
+
+
+@pytest.mark.parametrize("predictor_dna, distal_dna_matters", [("everywhere", True), ("centre", False)])
+def test_distal_dna_reaches_a_centre_only_predictor_through_the_mask_alone(predictor_dna, distal_dna_matters):
+    """With the generator's output cut (mask head weights 0, so the mask ignores the DNA), other
+    distal DNA changes the prediction only when the predictor reads the DNA itself."""
+    torch.manual_seed(0)
+    model = Seq2Exp(small_tokens(predictor_dna=predictor_dna)).eval()
+    with torch.no_grad():
+        model.mask_head.weight.zero_()
+    seq, signals, features = inputs(model.cfg)
+    other = seq.clone()
+    other[:, :2_000] = seq[:, :2_000].flip(-1)  # complement the first 2 kb: far outside the centre
+    change = (model.predict(other, signals, features).expression - model.predict(seq, signals, features).expression).abs()
+    assert (change.max() > 1e-6) == distal_dna_matters

@@ -33,6 +33,8 @@ Readout = Literal["centre", "window", "sum"]
 READOUTS = get_args(Readout)
 MaskGate = Literal["input", "every_layer"]
 MASK_GATES = get_args(MaskGate)
+PredictorDna = Literal["everywhere", "centre"]
+PREDICTOR_DNA = get_args(PredictorDna)
 
 
 @dataclass
@@ -128,6 +130,11 @@ class ModelConfig:
     #: it a uniformly lowered mask loses nothing (the norms rescale it) and the generator is redundant:
     #: the predictor reads every token itself, and any KL flattens the generator (README)
     mask_noise: bool = False
+    #: "everywhere" (the authors'): the predictor reads DNA + signal embeddings of every token.
+    #: "centre": it reads the DNA only in the forced centre (the promoter), elsewhere the signals
+    #: alone, so distal sequence reaches the prediction only through the mask: the generator is
+    #: the only way to use it (README, cause 3)
+    predictor_dna: PredictorDna = "everywhere"
 
     def __post_init__(self) -> None:
         self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
@@ -192,6 +199,9 @@ class ModelConfig:
             (self.readout in READOUTS, f"readout = {self.readout!r}: use one of {READOUTS}"),
             (self.mask_gate in MASK_GATES, f"mask_gate = {self.mask_gate!r}: use one of {MASK_GATES}"),
             (not self.mask_noise or self.mask_gate == "every_layer", "mask_noise needs mask_gate: every_layer"),
+            (self.predictor_dna in PREDICTOR_DNA, f"predictor_dna = {self.predictor_dna!r}: use one of {PREDICTOR_DNA}"),
+            (not (self.predictor_dna == "centre" and self.shared_backbone),
+             "predictor_dna: centre needs separate generator and predictor backbones (shared_backbone: false)"),
             (not (self.rc_equivariant and self.resolution > 1), "rc_equivariant needs resolution 1 (the stem is not RC-shared)"),
             (self.promoter_transform in TRANSFORMS,
              f"promoter_transform = {self.promoter_transform!r}: use one of {TRANSFORMS}"),
@@ -254,19 +264,22 @@ def tiny(variant: Variant = "soft", **overrides: Any) -> ModelConfig:
 
 
 def cpu_soft(**overrides: Any) -> ModelConfig:
-    """Seq2Exp whose mask learns on a CPU (README, "Why the mask did not learn", has the ablation):
-    50-bp tokens from a motif stem (reach: the backbones span the window), the window readout (every
-    selected element reaches the head), and a signal Beta of concentration ~1 instead of ~10 (the
-    generator can move the mask without pushing its logits far). 20-kb windows, d 64, 2 + 2 layers."""
+    """Seq2Exp sized and shaped to train on a CPU (README, "Why the mask did not learn", has the
+    ablation): 50-bp tokens from a motif stem (reach: the backbones span the window), the sum readout
+    (every selected element adds to the head's input), and a signal Beta of concentration ~1 instead
+    of ~10. 20-kb windows, d 64, 2 + 2 layers."""
     base = dict(variant="soft", d_model=64, n_layers_generator=2, n_layers_predictor=2, window=20_000, centre=2_000,
-                resolution=50, stem_kernel=15, readout="window", mask_gate="every_layer", signal_scale=1.0, beta_min=1.0)
+                resolution=50, stem_kernel=15, readout="sum", signal_scale=1.0, beta_min=1.0)
     return ModelConfig(**{**base, **overrides})
 
 
 def cpu_hard(**overrides: Any) -> ModelConfig:
     """The hard 0/1 mask on :func:`cpu_soft`'s tokens with the straight-through gradient (the
-    authors' hard model stops it before the mask head), every token read times its 0/1 value."""
-    return cpu_soft(**{**dict(variant="hard", hard_gradient="straight_through", compact_selected=False), **overrides})
+    authors' hard model stops it before the mask head), every token read times its 0/1 value; as the
+    authors' hard model, the generator reads DNA + signals and the prior is Beta(0.1, 0.12)."""
+    hard = dict(variant="hard", hard_gradient="straight_through", compact_selected=False, generator_reads_signals=True,
+                prior_mean=0.45, prior_scale=0.1)
+    return cpu_soft(**{**hard, **overrides})
 
 
 PRESETS = {"paper_soft": paper_soft, "paper_hard": paper_hard,

@@ -311,6 +311,9 @@ class Seq2Exp(nn.Module):
         if cfg.readout == "window":
             selected_mean = (out * valid.unsqueeze(-1)).sum(dim=1) / mask.shape[1]
             readout = torch.cat([readout, selected_mean], dim=-1)
+        elif cfg.readout == "sum":
+            contributions = F.softplus(self.contribution(out)) * valid.unsqueeze(-1)
+            readout = torch.cat([readout, torch.log1p(contributions.sum(dim=1))], dim=-1)
         return readout, out, {"valid_counts": counts, "centre_start_in_compacted": centre_start}
 
     # ------------------------------------------------------------------ forward
@@ -332,6 +335,10 @@ class Seq2Exp(nn.Module):
         alpha, beta = self.combine(post_alpha, post_beta, sig_alpha, sig_beta)
         mask = self.apply_fixed_regions(self.sample_mask(alpha, beta, mask_sample), blacklist)
         extra: dict[str, Tensor] = {}
+        if cfg.predictor_dna == "centre":  # distal DNA reaches the predictor only through the mask
+            promoter = torch.zeros(1, cfg.n_tokens, 1, dtype=dna.dtype, device=dna.device)
+            promoter[:, cfg.token_centre_slice] = 1
+            tokens = sig + dna * promoter
         if cfg.variant == "soft" or not cfg.compact_selected:
             readout, predictor_out = self.predict_soft(tokens, mask)
         else:
