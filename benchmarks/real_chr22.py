@@ -552,11 +552,13 @@ def markdown(results: dict[str, Any]) -> str:
 def run_notes(results: dict[str, Any], runs: list[ModelRun], threads: int) -> list[str]:
     """What was trained, how fast, and why this size, for the report."""
     notes = [
-        "Seq2Exp configuration (trainer configs real_chr22_k562 / real_chr22_gm12878 / real_chr22_joint): 20-kb "
-        "windows, d_model 32, soft = 2 + 2 layers (57.7 K parameters), hard = one shared 2-layer backbone + "
-        "positional embedding (670 K) with the straight-through gradient fix (hard_gradient: straight_through); "
-        "accessibility as the only signal (constant 0.2, weight 1) on log10(1 + reads) (signals[0].transform), "
-        "8 mRNA features + log10(1 + promoter accessibility) (promoter_transform) as gene features; batch 4, AdamW "
+        "Seq2Exp configuration (trainer configs real_chr22_k562 / real_chr22_gm12878 / real_chr22_joint): model "
+        "preset cpu_soft: 20-kb windows as 400 tokens of 50 bp (a 15-bp motif stem max-pooled per token), d_model 64, "
+        "2 + 2 layers, sum readout, signal Beta of concentration ~1; hard = preset cpu_hard (0/1 mask, straight-through, "
+        "every token read times its 0/1 value, generator reads DNA + signals, the authors' hard prior); accessibility "
+        "as the only signal (constant 0.2, weight 1), rescaled to the training file's depth (normalise: depth) and "
+        "log10(1 + reads) (transform), 8 mRNA features + log10(1 + promoter accessibility) as gene features; batch 4, "
+        "AdamW "
         f"lr 1e-3, 10 % warm-up then cosine to 1e-4, valid every {results['valid_every']} steps, best valid MSE kept; one seed "
         f"(2222). Predictions for this report: {threads} torch thread(s).",
     ]
@@ -567,14 +569,12 @@ def run_notes(results: dict[str, Any], runs: list[ModelRun], threads: int) -> li
             examples = results["split_sizes"]["train"] * len(run.cells)
             notes.append(f"{run.name}: {run.steps} steps x 4 = {run.steps * 4} examples ({run.steps * 4 / examples:.1f} "
                          f"epochs of {examples}) in {seconds / 60:.1f} min including validations, "
-                         f"{m.get('train_threads')} torch thread(s) ({seconds / run.steps:.1f} s per step, up to three "
-                         f"runs sharing the 2 cores); best valid at step {m.get('best_step')}.")
+                         f"{m.get('train_threads')} torch thread(s) ({seconds / run.steps:.1f} s per step, two or three "
+                         f"processes sharing the 2 cores); best valid at step {m.get('best_step')}.")
     notes += [
-        "Why this size: alone on one thread, a forward + backward of a 20-kb window at d_model 32, 2 + 2 layers "
-        "takes ~0.7 s, so ~10 epochs of the 216 training genes (600 steps of 4) fit in the 60-minute budget even "
-        "with up to three runs sharing the 2 cores (45-50 min measured, validations included). A 200-kb window costs "
-        "~10x per step (the paper configuration needs 8 s for a forward alone, issue 9): about one epoch in the same "
-        "time, too few passes over too few genes. No GPU was lent, so the paper configuration was not trained.",
+        "Why this size: 50-bp tokens make a 20-kb window 400 positions, so a training step of 4 windows takes ~0.5 s "
+        "on one thread and 600 steps (~11 epochs) ~7 min with validations. A 200-kb per-base window costs ~8 s for a "
+        "forward alone on this CPU (issue 9); no GPU was lent, so the paper configuration was not trained.",
         "Every choice (MACS3 cutoff, checkpoint, which run becomes each cell's zoo member) used the valid genes; "
         "test genes were scored once, after all training.",
     ]

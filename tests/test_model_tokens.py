@@ -180,3 +180,17 @@ def test_distal_dna_reaches_a_centre_only_predictor_through_the_mask_alone(predi
     other[:, :2_000] = seq[:, :2_000].flip(-1)  # complement the first 2 kb: far outside the centre
     change = (model.predict(other, signals, features).expression - model.predict(seq, signals, features).expression).abs()
     assert (change.max() > 1e-6) == distal_dna_matters
+
+
+def test_a_checkpoint_from_before_a_config_key_existed_still_matches_its_config():
+    """A key added to ModelConfig later counts as its default; reference_depth 0 (not yet trained)
+    matches the checkpoint's measured depth."""
+    from kipoi_seq2exp.train.export import check_same_model
+
+    trained = small_tokens(signals=[SignalTrack("dnase", 0.2, 1.0, normalise="depth", reference_depth=3.1)])
+    stored = trained.to_dict()
+    del stored["predictor_dna"]
+    checkpoint = {"hyper_parameters": {"model": stored}}
+    check_same_model(checkpoint, small_tokens(signals=[SignalTrack("dnase", 0.2, 1.0, normalise="depth")]), "x.ckpt")
+    with pytest.raises(Exception, match="resolution"):
+        check_same_model(checkpoint, small_tokens(resolution=100), "x.ckpt")

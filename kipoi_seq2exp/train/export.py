@@ -77,9 +77,15 @@ def model_from_checkpoint(path: PathLike) -> tuple[Seq2Exp, dict[str, Any]]:
 
 
 def check_same_model(checkpoint: dict[str, Any], expected: ModelConfig, path: PathLike) -> None:
-    """Raise `CheckpointError` naming every differing key if the checkpoint holds another model."""
-    stored = checkpoint["hyper_parameters"]["model"]
+    """Raise `CheckpointError` naming every differing key if the checkpoint holds another model.
+
+    Keys added to ModelConfig after the checkpoint was written count as their defaults, and a
+    config's reference_depth of 0 ("not known until training starts") matches the checkpoint's."""
+    stored = model_config_of(checkpoint, path).to_dict()
     wanted = expected.to_dict()
+    for own, theirs in zip(wanted["signals"], stored["signals"]):
+        if own["reference_depth"] == 0:
+            own["reference_depth"] = theirs["reference_depth"]
     differing = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
     if differing:
         details = ", ".join(f"{k}: checkpoint {stored.get(k)!r} vs config {wanted.get(k)!r}" for k in differing[:8])
