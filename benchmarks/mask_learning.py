@@ -1,16 +1,17 @@
 """Does the learned mask find the regulatory elements? An ablation on the simulated genome.
 
 Every variant trains with the package's trainer on the embedded simulated genome (180 train
-genes), with the same data and the same budget (steps x batch), and is chosen on the valid
+genes), with the same data and, unless its row says otherwise, the same budget (900 steps of batch 8;
+exploration runs stopped once their generator had collapsed show it in "steps"), and is chosen on the valid
 genes (lowest valid MSE checkpoint); the valid and test genes are then scored once by
 ``seq2exp evaluate``'s code (mask AUPRC, element precision/recall, enhancer-vs-open-decoy AUROC,
 expression Pearson), beside MACS3 peaks, the DNase ranking and the oracle, plus each model's
 influence profile (how strongly the prediction depends on 5-10 kb from the TSS).
 
-    python benchmarks/mask_learning.py --variants cpu_soft cpu_soft-centre_readout ...
+    python benchmarks/mask_learning.py --variants cpu_soft predictor_centre [--steps N]
     python benchmarks/mask_learning.py --report      # the table from finished runs
 
-Results: ``benchmarks/results/mask_learning.{md,json}``; runs in ``runs/mask_learning/<variant>``.
+Results: ``benchmarks/results/mask_learning.md``; runs (and each ``result.json``) in ``runs/mask_learning/<variant>``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
@@ -34,50 +34,39 @@ from kipoi_seq2exp.train.runner import fit
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/mask_learning")
 
-#: what each variant changes, for the report
-CHANGES = {
-    "cpu_soft": "the recipe (preset cpu_soft: 50-bp tokens, sum readout, input gate; lr 2e-3, 900 steps)",
-    "cpu_hard": "the recipe, hard 0/1 mask (preset cpu_hard)",
-    "kl0.05": "window readout, every-layer gate, RC augmentation, lr 1e-3; KL weight 0.05",
-    "hard_prior1": "hard, compacted predictor, prior Beta(1, 9)",
-    "soft_sparse": "every-layer gate, prior Beta(0.1, 0.9), beta_min 0.1",
-    "sum_input": "sum readout, input gate",
-    "sum_layer": "sum readout, every-layer gate",
-    "weak_prior": "sum readout, prior Beta(1, 9), KL weight 0.001",
-    "nokl": "sum readout, KL weight 0",
-    "kl_warmup": "sum readout, KL weight 0.001 reached after a 450-step warm-up",
-    "noise": "sum readout, every-layer gate + noise bottleneck, KL 0.01",
-    "noise_kl0.001": "sum readout, every-layer gate + noise bottleneck, KL 0.001",
-    "sparse_prior": "sum readout, prior Beta(0.1, 0.9)",
-    "predictor_centre": "the recipe, predictor reads the DNA only in the centre (distal DNA only through the mask)",
-}
-
-#: variant -> (packaged config, overrides)
-VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "cpu_soft": ("demo_soft", []),
-    "cpu_hard": ("demo_hard", []),
-    "kl0.05": ("demo_soft", ["model.kl_weight=0.05"]),
-    "hard_prior1": ("demo_hard", ["model.prior_scale=1.0"]),
-    "soft_sparse": ("demo_soft", ["model.prior_scale=0.1", "model.beta_min=0.1"]),
-    "sum_input": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3"]),
-    "sum_layer": ("demo_soft", ["model.readout=sum", "train.rc_augment=false", "train.lr=2e-3"]),
-    "weak_prior": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
-                                 "model.prior_scale=1.0", "model.kl_weight=0.001"]),
-    "nokl": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
-                           "model.kl_weight=0.0"]),
-    "kl_warmup": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false", "train.lr=2e-3",
-                                "model.kl_weight=0.001", "train.kl_warmup_steps=450"]),
-    "noise": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false", "train.lr=2e-3"]),
-    "noise_kl0.001": ("demo_soft", ["model.readout=sum", "model.mask_noise=true", "train.rc_augment=false",
-                                    "train.lr=2e-3", "model.kl_weight=0.001"]),
-    "predictor_centre": ("demo_soft", ["model.predictor_dna=centre"]),
-    "sparse_prior": ("demo_soft", ["model.readout=sum", "model.mask_gate=input", "train.rc_augment=false",
-                                   "train.lr=2e-3", "model.prior_scale=0.1"]),
+#: variant -> (packaged config, overrides, what it changes). Overrides are relative to today's
+#: demo configs (the recipe), so every row reruns as it ran; "(N steps)" = the --steps it ran with.
+VARIANTS: dict[str, tuple[str, list[str], str]] = {
+    "cpu_soft": ("demo_soft", [], "the recipe: preset cpu_soft (50-bp tokens, sum readout, input gate), lr 2e-3"),
+    "cpu_hard": ("demo_hard", [], "the recipe, hard 0/1 mask (preset cpu_hard)"),
+    "sum_layer": ("demo_soft", ["model.mask_gate=every_layer"], "mask gates every predictor layer"),
+    "noise": ("demo_soft", ["model.mask_gate=every_layer", "model.mask_noise=true"],
+              "every-layer gate + noise bottleneck"),
+    "noise_kl0.001": ("demo_soft", ["model.mask_gate=every_layer", "model.mask_noise=true", "model.kl_weight=0.001"],
+                      "every-layer gate + noise bottleneck, KL weight 0.001"),
+    "weak_prior": ("demo_soft", ["model.prior_scale=1.0", "model.kl_weight=0.001"], "prior Beta(1, 9), KL weight 0.001"),
+    "sparse_prior": ("demo_soft", ["model.prior_scale=0.1"], "prior Beta(0.1, 0.9)"),
+    "nokl": ("demo_soft", ["model.kl_weight=0.0"], "KL weight 0"),
+    "kl_warmup": ("demo_soft", ["model.kl_weight=0.001", "train.kl_warmup_steps=450"],
+                  "KL weight 0.001 reached after a 450-step warm-up"),
+    "kl0.05": ("demo_soft", ["model.readout=window", "model.mask_gate=every_layer", "train.rc_augment=true",
+                             "train.lr=1e-3", "model.kl_weight=0.05"],
+               "window readout, every-layer gate, RC augmentation, lr 1e-3, KL weight 0.05 (750 steps)"),
+    "hard_prior1": ("demo_hard", ["model.readout=window", "model.compact_selected=true",
+                                  "model.generator_reads_signals=false", "model.prior_mean=0.1", "model.prior_scale=1.0",
+                                  "train.lr=1e-3"],
+                    "hard, compacted predictor, window readout, prior Beta(1, 9), lr 1e-3 (600 steps)"),
+    "predictor_centre": ("demo_soft", ["model.predictor_dna=centre"],
+                         "predictor reads the DNA only in the centre: distal DNA only through the mask"),
+    "fixed_concentration": ("demo_soft", ["model.predictor_dna=centre", "model.generator_concentration=10"],
+                            "predictor_dna centre, generator Beta at a fixed concentration 10 (its mean = sigmoid)"),
+    "budget": ("demo_soft", ["model.predictor_dna=centre", "model.kl_weight=0.0", "model.mask_budget=0.1"],
+               "predictor_dna centre, no KL, a mask budget (mean mask outside the centre <= 0.1)"),
 }
 
 
 def train_variant(name: str, steps: int | None) -> Path:
-    config, overrides = VARIANTS[name]
+    config, overrides, _ = VARIANTS[name]
     extra = [f"train.output_dir={RUNS / name}"]
     if steps:
         extra += [f"train.max_steps={steps}", f"train.warmup_steps={steps // 15}",
@@ -120,7 +109,7 @@ def report(names: list[str]) -> str:
         valid, test = rows[(name, "valid")], rows[(name, "test")]
         baselines = baselines or rows
         dna, signal = result["influence_5_10kb"]
-        lines.append(f"| {name} | {CHANGES.get(name, '')} | {result.get('best_step', '?')} / {result.get('run_steps', '?')} "
+        lines.append(f"| {name} | {VARIANTS[name][2]} | {result.get('best_step', '?')} / {result.get('run_steps', '?')} "
                      f"| {valid['pearson']:.3f} | {valid['auprc']:.3f} | {test['pearson']:.3f} | {test['auprc']:.3f} "
                      f"| {_num(test['element_precision'])} / {_num(test['element_recall'])} "
                      f"| {test['enhancer_vs_decoy_auroc']:.3f} | {dna:.2g} / {signal:.2g} "

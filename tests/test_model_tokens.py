@@ -194,3 +194,26 @@ def test_a_checkpoint_from_before_a_config_key_existed_still_matches_its_config(
     check_same_model(checkpoint, small_tokens(signals=[SignalTrack("dnase", 0.2, 1.0, normalise="depth")]), "x.ckpt")
     with pytest.raises(Exception, match="resolution"):
         check_same_model(checkpoint, small_tokens(resolution=100), "x.ckpt")
+
+
+def test_mask_budget_charges_only_the_excess_of_the_mean_mask_outside_the_centre():
+    torch.manual_seed(0)
+    cfg = small_tokens(mask_budget=0.2, budget_weight=2.0, kl_weight=0.0)
+    model = Seq2Exp(cfg).train()
+    x = inputs(cfg)
+    outside = torch.ones(cfg.window, dtype=torch.bool)
+    outside[cfg.centre_slice] = False
+    for level, expected in ((0.1, 0.0), (0.5, 2.0 * 0.3)):
+        out = model(*x, mask_sample=torch.full((2, cfg.n_tokens), level))
+        terms = model.loss(out, torch.zeros(2))
+        assert out.mask[:, outside].mean().item() == pytest.approx(level)
+        assert terms.budget.item() * 2.0 == pytest.approx(expected, abs=1e-6)
+        assert terms.total.item() == pytest.approx(terms.prediction.item() + expected, abs=1e-5)
+
+
+def test_fixed_concentration_generator_sets_the_mean_only():
+    torch.manual_seed(0)
+    model = Seq2Exp(small_tokens(generator_concentration=10.0, beta_min=0.0)).eval()
+    out = model(*inputs(model.cfg))
+    torch.testing.assert_close(out.post_alpha + out.post_beta, torch.full_like(out.post_alpha, 10.0), rtol=1e-5, atol=1e-5)
+    assert out.post_alpha.std() > 0  # the mean still moves from token to token

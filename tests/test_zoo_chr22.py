@@ -51,7 +51,12 @@ def slice_args(cell: str) -> dict:
 def direct(cell: str, bigwig: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Expression and mask of the exported model called directly on the slice's windows (``bigwig``:
     another accessibility file in place of the slice's)."""
-    model = load_exported(REPO / "model_zoo" / GROUP / cell)
+    return direct_member(REPO / "model_zoo" / GROUP / cell, cell, bigwig)
+
+
+def direct_member(folder, cell: str, bigwig: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Expression and mask of the member in ``folder`` on the slice's windows with ``cell``'s tracks."""
+    model = load_exported(folder)
     args = {**slice_args(cell), **({"dnase_bigwig": bigwig} if bigwig else {})}
     dataset = Seq2ExpDataset(**args, signals="dnase", window=model.cfg.window)
     inputs = [dataset[i]["inputs"] for i in range(len(dataset))]
@@ -129,3 +134,16 @@ def test_a_shallower_library_of_the_same_cell_gives_the_same_prediction(tmp_path
     assert np.abs(predictions[0] - predictions[1]).mean() <= 0.05
     signal = load_exported(REPO / "model_zoo" / GROUP / "K562").cfg.signals[0]
     assert signal.normalise == "depth" and signal.reference_depth > 0
+
+
+def test_k562_only_member_is_the_one_cell_model_for_cross_cell_reruns():
+    """Seq2Exp/K562-only: trained on K562 alone (its row says so, no joint cell), so feeding it the
+    GM12878 tracks is a true cross-cell prediction."""
+    folder, row = member_row("K562-only")
+    model = load_exported(folder)
+    assert model.cfg.window == 20_000 and model.cfg.signals[0].normalise == "depth"
+    assert row["cell_type"] == "K562" and "jointly" not in row["trained_on"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0 < metrics["test"]["pearson"] < 1
+    expression, _ = direct_member(folder, "GM12878")
+    assert expression.shape == (len(SLICE_GENES),) and np.all(np.isfinite(expression))

@@ -135,6 +135,15 @@ class ModelConfig:
     #: alone, so distal sequence reaches the prediction only through the mask: the generator is
     #: the only way to use it (README, cause 3)
     predictor_dna: PredictorDna = "everywhere"
+    #: > 0: the loss also charges budget_weight x max(0, mean mask outside the centre - mask_budget),
+    #: a sparsity budget on the whole mask that, unlike the per-base KL to a fixed prior, costs
+    #: nothing for WHERE the mask is high (use with kl_weight 0; README, cause 3)
+    mask_budget: float = 0.0
+    budget_weight: float = 1.0
+    #: 0: the generator's Beta is (softplus(l1) + beta_min, softplus(l0) + beta_min) (the authors').
+    #: > 0: its mean is sigmoid(l1 - l0) at this fixed concentration, so it cannot buy a less noisy
+    #: mask sample by inflating both logits, which dilutes its own position-to-position variation
+    generator_concentration: float = 0.0
 
     def __post_init__(self) -> None:
         self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
@@ -200,6 +209,10 @@ class ModelConfig:
             (self.mask_gate in MASK_GATES, f"mask_gate = {self.mask_gate!r}: use one of {MASK_GATES}"),
             (not self.mask_noise or self.mask_gate == "every_layer", "mask_noise needs mask_gate: every_layer"),
             (self.predictor_dna in PREDICTOR_DNA, f"predictor_dna = {self.predictor_dna!r}: use one of {PREDICTOR_DNA}"),
+            (self.generator_concentration >= 0, "generator_concentration must be >= 0 (0 = the authors' softplus)"),
+            (0 <= self.mask_budget < 1 and self.budget_weight >= 0,
+             f"mask_budget = {self.mask_budget}, budget_weight = {self.budget_weight}: need 0 <= mask_budget < 1 "
+             "(0 = off) and budget_weight >= 0"),
             (not (self.predictor_dna == "centre" and self.shared_backbone),
              "predictor_dna: centre needs separate generator and predictor backbones (shared_backbone: false)"),
             (not (self.rc_equivariant and self.resolution > 1), "rc_equivariant needs resolution 1 (the stem is not RC-shared)"),

@@ -57,6 +57,7 @@ class LossTerms:
     total: Tensor
     prediction: Tensor
     kl: Tensor
+    budget: Tensor  # mask-budget excess (0 unless cfg.mask_budget > 0)
 
 
 def beta_kl(alpha: Tensor, beta: Tensor, prior_alpha: float, prior_beta: float) -> Tensor:
@@ -176,6 +177,11 @@ class Seq2Exp(nn.Module):
     def generator_beta(self, generator_out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mask logits -> the generator's Beta(alpha1, beta1); logit channel 1 is alpha, 0 is beta."""
         logits = self.mask_head(self.fold_strands(generator_out))
+        concentration = self.cfg.generator_concentration
+        if concentration > 0:
+            mean = torch.sigmoid(logits[..., 1] - logits[..., 0])
+            return (concentration * mean + self.cfg.beta_min + EPS,
+                    concentration * (1 - mean) + self.cfg.beta_min + EPS, logits)
         return (F.softplus(logits[..., 1]) + self.cfg.beta_min + EPS,
                 F.softplus(logits[..., 0]) + self.cfg.beta_min + EPS, logits)
 
@@ -356,8 +362,14 @@ class Seq2Exp(nn.Module):
     def loss(self, output: Seq2ExpOutput, target: Tensor, kl_scale: float = 1.0) -> LossTerms:
         """smooth-L1(expression, target) + kl_weight x KL, as the released code trains; ``kl_scale``
         (a KL warm-up's current factor) multiplies kl_weight."""
+        cfg = self.cfg
         prediction = F.smooth_l1_loss(output.expression, target.reshape(output.expression.shape))
-        return LossTerms(prediction + kl_scale * self.cfg.kl_weight * output.kl, prediction, output.kl)
+        budget = torch.zeros((), dtype=prediction.dtype, device=prediction.device)
+        if cfg.mask_budget > 0:
+            outside = output.mask.sum(dim=1) - output.mask[:, cfg.centre_slice].sum(dim=1)
+            budget = F.relu(outside / (cfg.window - cfg.centre) - cfg.mask_budget).mean()
+        total = prediction + kl_scale * cfg.kl_weight * output.kl + cfg.budget_weight * budget
+        return LossTerms(total, prediction, output.kl, budget)
 
     @torch.no_grad()
     def predict(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,

@@ -60,7 +60,7 @@ class Seq2ExpModule(pl.LightningModule):
         terms = self.model.loss(out, batch["target"], kl_scale=self.kl_scale)
         size = batch["seq"].shape[0]
         self.log("train/loss", terms.total, prog_bar=True, batch_size=size)
-        self.log_dict({"train/prediction_loss": terms.prediction, "train/kl": terms.kl,
+        self.log_dict({"train/prediction_loss": terms.prediction, "train/kl": terms.kl, "train/budget": terms.budget,
                        "train/mask_ratio": out.mask_ratio.mean(),
                        "train/lr": self.optimizers().param_groups[0]["lr"]}, batch_size=size)
         return terms.total
