@@ -269,6 +269,16 @@ class Seq2Exp(nn.Module):
         return mask
 
     # ------------------------------------------------------------------ 3. predictor
+    def predictor_tokens(self, dna: Tensor, sig: Tensor) -> Tensor:
+        """What the predictor reads, (batch, tokens, d_model): DNA + signal embeddings; with
+        ``predictor_dna: centre`` the DNA only in the forced centre, so distal DNA reaches the
+        prediction through the mask alone."""
+        if self.cfg.predictor_dna == "everywhere":
+            return dna + sig
+        promoter = torch.zeros(1, dna.shape[1], 1, dtype=dna.dtype, device=dna.device)
+        promoter[:, self.cfg.token_centre_slice] = 1
+        return sig + dna * promoter
+
     def predict_soft(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Predictor on (embeddings x mask); readout = mean over the central tokens (``window``:
         joined with the mask-weighted mean over the whole window).
@@ -341,10 +351,7 @@ class Seq2Exp(nn.Module):
         alpha, beta = self.combine(post_alpha, post_beta, sig_alpha, sig_beta)
         mask = self.apply_fixed_regions(self.sample_mask(alpha, beta, mask_sample), blacklist)
         extra: dict[str, Tensor] = {}
-        if cfg.predictor_dna == "centre":  # distal DNA reaches the predictor only through the mask
-            promoter = torch.zeros(1, cfg.n_tokens, 1, dtype=dna.dtype, device=dna.device)
-            promoter[:, cfg.token_centre_slice] = 1
-            tokens = sig + dna * promoter
+        tokens = self.predictor_tokens(dna, sig)
         if cfg.variant == "soft" or not cfg.compact_selected:
             readout, predictor_out = self.predict_soft(tokens, mask)
         else:
