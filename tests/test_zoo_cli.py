@@ -69,8 +69,8 @@ def _one_error_line(result, expected: str) -> str:
 def test_kipoi_lists_the_registered_members(zoo):
     listing = run_cli(["kipoi", "ls", GROUP, "--source", "seq2exp"], home=zoo["home"])
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.split() == [f"{GROUP}/{m}" for m in ("K562", "GM12878", "K562-paper", "GM12878-paper",
-                                                                        "Demo-soft", "Demo-hard")]
+    assert listing.stdout.split() == [f"{GROUP}/{m}" for m in ("K562", "GM12878", "K562-only", "K562-paper",
+                                                                        "GM12878-paper", "Demo-soft", "Demo-hard")]
     config = (zoo["home"] / ".kipoi" / "config.yaml").read_text()
     assert f"local_path: {zoo['source']}" in config
 

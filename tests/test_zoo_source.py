@@ -22,7 +22,7 @@ from kipoi_seq2exp.zoo.source import (GROUP, ZooError, check_member_dir, example
 
 from test_zoo_helpers import REPO, SIM, copy_source, export_untrained_member
 
-MEMBERS = ["K562", "GM12878", "K562-paper", "GM12878-paper", "Demo-soft", "Demo-hard"]
+MEMBERS = ["K562", "GM12878", "K562-only", "K562-paper", "GM12878-paper", "Demo-soft", "Demo-hard"]
 SOURCE = LocalSource(str(REPO / "model_zoo"))
 
 
@@ -56,7 +56,7 @@ def test_register_rejects_a_folder_that_is_not_the_source(tmp_path):
 
 
 # ------------------------------------------------------------------ members and their YAML
-def test_models_tsv_lists_the_six_members():
+def test_models_tsv_lists_the_seven_members():
     assert [row["model"] for row in read_members(REPO / "model_zoo" / GROUP)] == MEMBERS
     with pytest.raises(ZooError, match=r"unknown model 'Seq2Exp/K999'.*Seq2Exp/GM12878"):
         member_row("Seq2Exp/K999")
@@ -103,7 +103,7 @@ def test_member_dataloader_is_the_dataloaders_yaml_plus_member_defaults(member):
     assert {k: v for k, v in rendered.items() if k != "args"} == {k: v for k, v in reference.items() if k != "args"}
 
 
-@pytest.mark.parametrize("member", [m for m in MEMBERS if m not in ("K562", "GM12878")])  # those: test_zoo_chr22
+@pytest.mark.parametrize("member", [m for m in MEMBERS if m not in ("K562", "GM12878", "K562-only")])  # test_zoo_chr22
 def test_example_files_exist_and_are_the_simulated_genome(member):
     args = example_dataloader_args(f"{GROUP}/{member}")
     files = {k: v for k, v in args.items() if k.endswith(("_file", "_table", "_bigwig", "features"))}
