@@ -35,11 +35,12 @@ RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/mask_learning")
 
 #: variant -> (packaged config, overrides, what it changes). Overrides are relative to today's
-#: demo configs (the recipe), so every row reruns as it ran; "(N steps)" = the --steps it ran with.
+#: demo configs (the recipe). Exploration runs were stopped once their generator had collapsed: the
+#: report's "steps" column says where (best checkpoint / last step).
 VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "cpu_soft": ("demo_soft", [], "the recipe: preset cpu_soft (50-bp tokens, sum readout, input gate), lr 2e-3"),
     "cpu_hard": ("demo_hard", [], "the recipe, hard 0/1 mask (preset cpu_hard)"),
-    "sum_layer": ("demo_soft", ["model.mask_gate=every_layer"], "mask gates every predictor layer"),
+    "gate_every_layer": ("demo_soft", ["model.mask_gate=every_layer"], "mask gates every predictor layer"),
     "noise": ("demo_soft", ["model.mask_gate=every_layer", "model.mask_noise=true"],
               "every-layer gate + noise bottleneck"),
     "noise_kl0.001": ("demo_soft", ["model.mask_gate=every_layer", "model.mask_noise=true", "model.kl_weight=0.001"],
@@ -51,11 +52,11 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                   "KL weight 0.001 reached after a 450-step warm-up"),
     "kl0.05": ("demo_soft", ["model.readout=window", "model.mask_gate=every_layer", "train.rc_augment=true",
                              "train.lr=1e-3", "model.kl_weight=0.05"],
-               "window readout, every-layer gate, RC augmentation, lr 1e-3, KL weight 0.05 (750 steps)"),
+               "window readout, every-layer gate, RC augmentation, lr 1e-3, KL weight 0.05"),
     "hard_prior1": ("demo_hard", ["model.readout=window", "model.compact_selected=true",
                                   "model.generator_reads_signals=false", "model.prior_mean=0.1", "model.prior_scale=1.0",
                                   "train.lr=1e-3"],
-                    "hard, compacted predictor, window readout, prior Beta(1, 9), lr 1e-3 (600 steps)"),
+                    "hard, compacted predictor, window readout, prior Beta(1, 9), lr 1e-3"),
     "predictor_centre": ("demo_soft", ["model.predictor_dna=centre"],
                          "predictor reads the DNA only in the centre: distal DNA only through the mask"),
     "fixed_concentration": ("demo_soft", ["model.predictor_dna=centre", "model.generator_concentration=10"],

@@ -71,8 +71,8 @@ SPLITS = ("train", "valid", "test")
 ISOTONIC_TOKEN = 50  # bp per token when asking whether the mask is a function of accessibility
 VALID_EVERY = 50  # default steps between validations (65 genes per cell, ~30 s each per cell on one thread)
 TRAINING_RECORD = "benchmark_training.json"  # wall seconds and torch threads of a run, in its folder
-JOINT = "joint"
-K562_ONLY = "K562-only"  # zoo member: the K562-only soft run, whatever wins K562, so cross-cell numbers can be rerun  # ModelRun.cell of the model trained on both cells (trainer config real_chr22_joint)
+JOINT = "joint"  # ModelRun.cell of the model trained on both cells (trainer config real_chr22_joint)
+K562_ONLY = "K562-only"  # zoo member: the K562-only soft run, whatever wins K562, so cross-cell numbers can be rerun
 
 
 # ---------------------------------------------------------------------------------------- data

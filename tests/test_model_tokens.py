@@ -217,3 +217,45 @@ def test_fixed_concentration_generator_sets_the_mean_only():
     out = model(*inputs(model.cfg))
     torch.testing.assert_close(out.post_alpha + out.post_beta, torch.full_like(out.post_alpha, 10.0), rtol=1e-5, atol=1e-5)
     assert out.post_alpha.std() > 0  # the mean still moves from token to token
+
+
+def test_rc_augment_flips_only_the_chosen_examples():
+    from kipoi_seq2exp.model.caduceus import reverse_complement
+    from kipoi_seq2exp.train.module import reverse_complement_some
+
+    cfg = small_tokens()
+    seq, signals, features = inputs(cfg)
+    blacklist = torch.zeros(2, cfg.window, dtype=torch.bool)
+    blacklist[:, :10] = True
+    batch = {"seq": seq, "signals": signals, "gene_features": features, "blacklist": blacklist}
+    out = reverse_complement_some(batch, torch.tensor([True, False]))
+    assert torch.equal(out["seq"][0], reverse_complement(seq)[0]) and torch.equal(out["seq"][1], seq[1])
+    assert torch.equal(out["signals"][0], signals[0].flip(0)) and torch.equal(out["signals"][1], signals[1])
+    assert out["blacklist"][0, -10:].all() and out["blacklist"][1, :10].all()
+    assert out["gene_features"] is features
+    assert reverse_complement_some(batch, torch.tensor([False, False])) is batch
+
+
+def test_kl_warmup_ramps_the_kl_weight_linearly():
+    from kipoi_seq2exp.train.module import Seq2ExpModule
+
+    module = Seq2ExpModule(small_tokens().to_dict(), {"kl_warmup_steps": 100, "max_steps": 200, "warmup_steps": 10})
+    for step, scale in ((0, 0.0), (25, 0.25), (100, 1.0), (150, 1.0)):
+        module.trainer = type("T", (), {"global_step": step})()
+        assert module.kl_scale == pytest.approx(scale)
+
+
+def test_a_run_config_given_with_a_checkpoint_takes_the_trained_reference_depths():
+    """`seq2exp test --ckpt X --config demo_soft`: the packaged config does not know the depths
+    training measured; the checkpoint does, and the model must be built with them."""
+    import dataclasses
+
+    from kipoi_seq2exp.train.config import load_run_config
+    from kipoi_seq2exp.train.runner import resolve_run
+
+    run = load_run_config("demo_soft")
+    assert all(s.reference_depth == 0 for s in run.model.signals if s.normalise == "depth")
+    trained = [dataclasses.replace(s, reference_depth=2.5 if s.normalise == "depth" else 0.0) for s in run.model.signals]
+    checkpoint = {"hyper_parameters": {"model": dataclasses.replace(run.model, signals=trained).to_dict()}}
+    resolved = resolve_run("demo_soft", [], checkpoint, "best.ckpt")
+    assert [s.reference_depth for s in resolved.model.signals] == [s.reference_depth for s in trained]

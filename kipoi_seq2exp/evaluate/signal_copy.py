@@ -2,8 +2,8 @@
 
 A mask that copies accessibility is a monotone function of it; the best monotone fit (isotonic
 regression of the mask on the signal) then explains all of the mask's variance. The share it
-explains, outside the forced centre, measures how much of the mask is NOT in the signal: what the
-generator read from the DNA.
+explains, outside the forced centre, is how much of the mask IS the signal; the rest is what the
+generator read from the DNA (or noise).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def isotonic_r2(mask: np.ndarray, signal: np.ndarray) -> float:
     mask, signal = np.asarray(mask, dtype=float), np.asarray(signal, dtype=float)
     variance = mask.var()
     if variance == 0:
-        return 1.0
+        return float("nan")  # a constant mask (e.g. a hard mask selecting everything): nothing to explain
     values, inverse, counts = np.unique(signal, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=mask)
     fitted = isotonic_regression(sums / counts, weights=counts.astype(float)).x

@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
     print(profile.table())
     dna, signal = profile.at(5_000, 10_000) if model.cfg.window >= 20_000 else (float("nan"), float("nan"))
     print(f"5-10 kb: DNA {dna:.2e}, signal {signal:.2e}")
-    print(f"generator spread (std of the DNA generator's mask mean across positions; ~0 = it reads nothing "
+    print(f"generator spread (std of the generator's own mask mean across positions; ~0 = it says nothing "
           f"position-specific): {generator_spread(model, batches):.2e}")
     return 0

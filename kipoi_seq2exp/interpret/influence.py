@@ -101,8 +101,8 @@ def kipoi_batches(dataset, n_genes: int, batch_size: int = 4) -> list[dict]:
 @torch.no_grad()
 def generator_spread(model: Seq2Exp, batches: Sequence[dict]) -> float:
     """Mean over windows of the standard deviation, across positions, of the generator's own Beta
-    mean alpha1 / (alpha1 + beta1): ~0 when the DNA generator gives every position the same value
-    (it learned nothing position-specific and the mask is a function of the signals alone)."""
+    mean alpha1 / (alpha1 + beta1): ~0 when the generator gives every position the same value (it
+    learned nothing position-specific and the mask is the signal Beta alone)."""
     was_training = model.training
     model.eval()
     try:

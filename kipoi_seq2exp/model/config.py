@@ -202,12 +202,16 @@ class ModelConfig:
             *[(s.normalise in NORMALISATIONS and s.reference_depth >= 0,
                f"signals[{i}] ({s.name}): normalise = {s.normalise!r}, reference_depth = {s.reference_depth}: "
                f"use one of {NORMALISATIONS} and a depth >= 0") for i, s in enumerate(self.signals)],
-            (self.resolution >= 1 and self.window % self.resolution == 0 and self.centre % self.resolution == 0,
-             f"resolution ({self.resolution}) must be >= 1 and divide window ({self.window}) and centre ({self.centre})"),
+            (self.resolution >= 1 and self.window % self.resolution == 0 and self.centre % self.resolution == 0
+             and (self.window - self.centre) % (2 * self.resolution) == 0,
+             f"resolution ({self.resolution}) must be >= 1 and divide window ({self.window}), centre ({self.centre}) "
+             "and each flank (window - centre) / 2, so the forced centre falls on whole tokens"),
             (self.resolution == 1 or self.stem_kernel >= 1, f"stem_kernel = {self.stem_kernel}: must be >= 1"),
             (self.readout in READOUTS, f"readout = {self.readout!r}: use one of {READOUTS}"),
             (self.mask_gate in MASK_GATES, f"mask_gate = {self.mask_gate!r}: use one of {MASK_GATES}"),
             (not self.mask_noise or self.mask_gate == "every_layer", "mask_noise needs mask_gate: every_layer"),
+            (self.variant == "soft" or not self.compact_selected or self.mask_gate == "input",
+             "mask_gate every_layer acts on every token: with the hard variant set compact_selected: false"),
             (self.predictor_dna in PREDICTOR_DNA, f"predictor_dna = {self.predictor_dna!r}: use one of {PREDICTOR_DNA}"),
             (self.generator_concentration >= 0, "generator_concentration must be >= 0 (0 = the authors' softplus)"),
             (0 <= self.mask_budget < 1 and self.budget_weight >= 0,

@@ -27,7 +27,8 @@ from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj
 from .stem import DnaStem, bin_mean, to_bases
 
 EPS = 1e-8
-#: windows from which activations are large enough for allocator reuse to pay (ops/memory.py)
+#: positions (bases, or tokens at resolution > 1) from which activations are large enough for
+#: allocator reuse to pay (ops/memory.py)
 LONG_WINDOW = 50_000
 
 
@@ -35,7 +36,7 @@ LONG_WINDOW = 50_000
 class Seq2ExpOutput:
     """What one forward pass computes. Shapes: expression (batch,); mask, alpha, beta, post_alpha,
     post_beta (batch, length), per base (a token's value on each of its bases when resolution > 1);
-    kl a scalar (unweighted, mean over batch and length)."""
+    kl a scalar (unweighted, mean over batch and tokens = bases at resolution 1)."""
 
     expression: Tensor
     mask: Tensor
@@ -188,7 +189,8 @@ class Seq2Exp(nn.Module):
     def normalise_depth(self, signals: Tensor, gene_features: Tensor, signal_depth: Optional[Tensor]
                         ) -> tuple[Tensor, Tensor]:
         """Rescale ``normalise: depth`` tracks to the training file's depth (x reference / file depth);
-        the promoter feature by the geometric mean of those factors (it is a mean of the same tracks).
+        the promoter feature by the geometric mean of those factors. That assumes the promoter feature
+        is computed from exactly these tracks (``data.promoter_tracks``), as in every packaged config.
 
         ``signal_depth`` None: the inputs are taken to be at the reference depth already.
         """
@@ -304,7 +306,8 @@ class Seq2Exp(nn.Module):
     def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Predictor on the selected tokens only, compacted in order and zero-padded at the end to the
         batch's longest; readout = mean over the compacted positions holding the centre (``window``:
-        joined with the mean over every selected token).
+        joined with the sum over the selected tokens divided by the window's token count; ``sum``:
+        joined with log(1 + sum of their contributions)).
 
         ``released``: gathered embeddings are used as they are, so the prediction loss cannot reach the
         mask head. ``straight_through``: they are scaled by the (value-1) straight-through mask, which
@@ -368,7 +371,8 @@ class Seq2Exp(nn.Module):
 
     def loss(self, output: Seq2ExpOutput, target: Tensor, kl_scale: float = 1.0) -> LossTerms:
         """smooth-L1(expression, target) + kl_weight x KL, as the released code trains; ``kl_scale``
-        (a KL warm-up's current factor) multiplies kl_weight."""
+        (a KL warm-up's current factor) multiplies kl_weight; with ``mask_budget`` > 0, plus
+        budget_weight x the excess of the mean mask outside the centre over the budget."""
         cfg = self.cfg
         prediction = F.smooth_l1_loss(output.expression, target.reshape(output.expression.shape))
         budget = torch.zeros((), dtype=prediction.dtype, device=prediction.device)
@@ -409,7 +413,10 @@ def blacklist_tokens(blacklist: Tensor, resolution: int) -> Tensor:
 
 
 def count_parameters_by_hand(cfg: ModelConfig) -> int:
-    """The parameter count written out from the architecture (used to check the module tree)."""
+    """The parameter count written out from the architecture (used to check the module tree), for
+    the authors' per-base model with the centre readout."""
+    if cfg.resolution != 1 or cfg.readout != "centre":
+        raise ValueError("count_parameters_by_hand covers resolution 1 with the centre readout only")
     d, di, n, r, k = cfg.d_model, cfg.d_inner, cfg.d_state, cfg.resolved_dt_rank, cfg.d_conv
     direction = di * k + di + di * (r + 2 * n) + r * di + di + di * n + di
     layer = d + d * 2 * di + di * d + 2 * direction

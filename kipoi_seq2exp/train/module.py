@@ -128,13 +128,15 @@ class Seq2ExpModule(pl.LightningModule):
 
 def reverse_complement_some(batch: dict[str, Any], flip: Tensor) -> dict[str, Any]:
     """The batch with the examples where ``flip`` (batch,) is True seen from the other strand: DNA
-    reverse-complemented, signals reversed; gene features and targets are strand-free."""
+    reverse-complemented, signals (and a blacklist) reversed; gene features and targets are strand-free."""
     if not flip.any():
         return batch
     out = dict(batch)
     rows = flip.to(batch["seq"].device)[:, None, None]
     out["seq"] = torch.where(rows, reverse_complement(batch["seq"]), batch["seq"])
     out["signals"] = torch.where(rows, batch["signals"].flip(1), batch["signals"])
+    if batch.get("blacklist") is not None:
+        out["blacklist"] = torch.where(rows[..., 0], batch["blacklist"].flip(1), batch["blacklist"])
     return out
 
 

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import CSVLogger
 
 from .config import ConfigError, RunConfig, TrainConfig, load_run_config, run_config_with_overrides, write_text_atomic
 from .datamodule import Seq2ExpDataModule
-from .export import check_same_model, metrics_sidecar, read_checkpoint
+from .export import check_same_model, metrics_sidecar, model_config_of, read_checkpoint
 from .module import Seq2ExpModule, prediction_table
 
 
@@ -50,6 +50,8 @@ def resolve_run(config: Optional[PathLike], overrides: Sequence[str] = (),
         raise ConfigError("no run config: give --config NAME_OR_PATH (or a checkpoint that stores one)")
     if checkpoint is not None:
         check_same_model(checkpoint, run.model, checkpoint_path)
+        # the checkpoint's own model config: it holds what training measured (reference depths)
+        run = replace(run, model=model_config_of(checkpoint, checkpoint_path))
     return run
 
 
@@ -144,7 +146,8 @@ def with_reference_depths(run: RunConfig, datamodule: Seq2ExpDataModule) -> RunC
     """Tracks with ``normalise: depth`` and no reference yet take the depth of the main cell's
     files, so that cell trains at factor 1 and every other file (a joint cell, a user's library)
     is rescaled to it; the reference is then part of the model config and of every export."""
-    if not any(s.normalise == "depth" and s.reference_depth == 0 for s in run.model.signals):
+    if not run.model.depth_normalised or all(s.reference_depth > 0 for s in run.model.signals
+                                               if s.normalise == "depth"):
         return run
     depths = datamodule.main_cell_depths()
     signals = [replace(s, reference_depth=float(depth)) if s.normalise == "depth" and s.reference_depth == 0 else s
