@@ -61,6 +61,9 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                          "predictor reads the DNA only in the centre: distal DNA only through the mask"),
     "fixed_concentration": ("demo_soft", ["model.predictor_dna=centre", "model.generator_concentration=10"],
                             "predictor_dna centre, generator Beta at a fixed concentration 10 (its mean = sigmoid)"),
+    "budget_fixed_concentration": ("demo_soft", ["model.predictor_dna=centre", "model.kl_weight=0.0",
+                                                 "model.mask_budget=0.1", "model.generator_concentration=10"],
+                                   "predictor_dna centre, no KL, mask budget 0.1, generator at fixed concentration 10"),
     "budget": ("demo_soft", ["model.predictor_dna=centre", "model.kl_weight=0.0", "model.mask_budget=0.1"],
                "predictor_dna centre, no KL, a mask budget (mean mask outside the centre <= 0.1)"),
 }
