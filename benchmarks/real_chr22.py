@@ -53,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from kipoi_seq2exp.data.genes import read_gene_table  # noqa: E402
 from kipoi_seq2exp.evaluate.bootstrap import bootstrap, pearson, pearson_ci  # noqa: E402
-from kipoi_seq2exp.evaluate.signal_copy import isotonic_r2, token_means  # noqa: E402
+from kipoi_seq2exp.evaluate.signal_copy import isotonic_r2  # noqa: E402
+from kipoi_seq2exp.model.stem import bin_mean  # noqa: E402
 from kipoi_seq2exp.data.labels import tss_labels  # noqa: E402
 from kipoi_seq2exp.realdata.chr22 import (  # noqa: E402
     CELL_TYPES, FASTA, GENE_TABLE, RESOURCE_DIR, SOURCE_FILES, cell_files,
@@ -330,8 +331,8 @@ def predict_split(checkpoint: Path, data: Path, cell: str, split: str, keep: set
             out = model.predict(batch["seq"], batch["signals"], batch["gene_features"],
                                 signal_depth=batch["signal_depth"])
             mask = out.mask.float()
-            token_mask.append(token_means(mask[:, outside].numpy(), ISOTONIC_TOKEN))
-            token_signal.append(token_means(np.log10(1 + batch["signals"][:, outside, 0].numpy()), ISOTONIC_TOKEN))
+            token_mask.append(bin_mean(mask[:, outside, None], ISOTONIC_TOKEN).numpy())
+            token_signal.append(bin_mean(torch.log10(1 + batch["signals"][:, outside, :1]), ISOTONIC_TOKEN).numpy())
             inside = mask[:, centre].sum(dim=1)
             total = mask.sum(dim=1)
             rows["gene_id"] += list(batch["gene_id"])

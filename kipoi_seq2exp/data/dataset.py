@@ -67,6 +67,7 @@ class GeneWindows:
         self.readers = [_open_track(t, config, self.fasta) for t in config.tracks]
         self._check_chromosomes()
         self.promoter_channels = self._promoter_channels()
+        self._depth: np.ndarray | None = None
         self.mrna = read_mrna_features(config.mrna_features, self.genes["gene_id"].tolist(), config.mrna_columns)
 
     def _check_chromosomes(self) -> None:
@@ -117,7 +118,7 @@ class GeneWindows:
     def signal_depth(self) -> np.ndarray:
         """(n_tracks,) float32: each bigWig's depth (mean signal per covered base); 1 for Hi-C and
         absent tracks. Models with ``normalise: depth`` tracks rescale by it; others ignore it."""
-        if getattr(self, "_depth", None) is None:
+        if self._depth is None:  # read on first use: models without depth-normalised tracks never need it
             self._depth = np.array([reader.depth if isinstance(reader, BigWigTrack) else 1.0
                                     for reader in self.readers], dtype=np.float32)
         return self._depth

@@ -19,9 +19,6 @@ class Estimate:
     low: float
     high: float
 
-    def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
-
 
 def bootstrap(statistic: Callable[[np.ndarray], float], n_genes: int, n_resamples: int = 1000,
               seed: int = 0) -> Estimate:

@@ -30,9 +30,4 @@ def isotonic_r2(mask: np.ndarray, signal: np.ndarray) -> float:
     return float(1.0 - residual.var() / variance)
 
 
-def token_means(x: np.ndarray, resolution: int) -> np.ndarray:
-    """(..., length) -> (..., length / resolution): means over consecutive tokens."""
-    return x.reshape(*x.shape[:-1], -1, resolution).mean(axis=-1)
-
-
-__all__ = ["isotonic_r2", "token_means"]
+__all__ = ["isotonic_r2"]

@@ -11,8 +11,9 @@ Both are taken in eval mode (mask = the Beta's mean), as the member predicts.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -52,20 +53,26 @@ class InfluenceProfile:
         return "\n".join(lines)
 
 
+@contextmanager
+def eval_mode(model: Seq2Exp) -> Iterator[None]:
+    """The model in eval mode (mask = the Beta's mean, as a member predicts), its flag restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def input_gradients(model: Seq2Exp, seq: Tensor, signals: Tensor, gene_features: Tensor,
                     signal_depth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     """(batch, length) |gradient x input| of the DNA and mean |gradient| of the signals for the
     summed predicted expression, in eval mode; the model's training flag is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        seq = seq.detach().clone().requires_grad_(True)
-        signals = signals.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            out = model(seq, signals, gene_features, signal_depth=signal_depth)
-            out.expression.sum().backward()
-    finally:
-        model.train(was_training)
+    seq = seq.detach().clone().requires_grad_(True)
+    signals = signals.detach().clone().requires_grad_(True)
+    with eval_mode(model), torch.enable_grad():
+        out = model(seq, signals, gene_features, signal_depth=signal_depth)
+        out.expression.sum().backward()
     return (seq.grad * seq).abs().sum(dim=-1).detach(), signals.grad.abs().mean(dim=-1).detach()
 
 
@@ -103,13 +110,9 @@ def generator_spread(model: Seq2Exp, batches: Sequence[dict]) -> float:
     """Mean over windows of the standard deviation, across positions, of the generator's own Beta
     mean alpha1 / (alpha1 + beta1): ~0 when the generator gives every position the same value (it
     learned nothing position-specific and the mask is the signal Beta alone)."""
-    was_training = model.training
-    model.eval()
-    try:
-        spreads = []
+    spreads = []
+    with eval_mode(model):
         for batch in batches:
             out = model(batch["seq"], batch["signals"], batch["gene_features"], signal_depth=batch.get("signal_depth"))
             spreads.append((out.post_alpha / (out.post_alpha + out.post_beta)).std(dim=1))
-    finally:
-        model.train(was_training)
     return float(torch.cat(spreads).mean())

@@ -24,7 +24,7 @@ from ..ops.memory import reuse_freed_memory
 from .caduceus import build_backbone, reverse_complement
 from .config import ModelConfig
 from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj_
-from .stem import DnaStem, bin_mean, to_bases
+from .stem import DnaStem, any_per_token, bin_mean, to_bases
 
 EPS = 1e-8
 #: positions (bases, or tokens at resolution > 1) from which activations are large enough for
@@ -266,7 +266,7 @@ class Seq2Exp(nn.Module):
         A token is blacklisted when any of its bases is."""
         mask = mask.clone()
         if blacklist is not None:
-            mask[blacklist_tokens(blacklist, self.cfg.resolution)] = 0.0
+            mask[any_per_token(blacklist.bool(), self.cfg.resolution)] = 0.0
         mask[:, self.cfg.token_centre_slice] = 1.0
         return mask
 
@@ -295,13 +295,8 @@ class Seq2Exp(nn.Module):
         else:
             out = self.predictor(tokens * mask.unsqueeze(-1))
         folded = self.fold_strands(out)
-        readout = folded[:, self.cfg.token_centre_slice].mean(dim=1)
-        if self.cfg.readout == "window":
-            readout = torch.cat([readout, (folded * mask.unsqueeze(-1)).mean(dim=1)], dim=-1)
-        elif self.cfg.readout == "sum":
-            contributions = F.softplus(self.contribution(folded)) * mask.unsqueeze(-1)  # (b, T, channels)
-            readout = torch.cat([readout, torch.log1p(contributions.sum(dim=1))], dim=-1)
-        return readout, out
+        centre = folded[:, self.cfg.token_centre_slice].mean(dim=1)
+        return self.join_window_readout(centre, folded, mask, mask.shape[1]), out
 
     def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Predictor on the selected tokens only, compacted in order and zero-padded at the end to the
@@ -327,13 +322,21 @@ class Seq2Exp(nn.Module):
         centre_start = selected[:, :centre.start].sum(dim=1)
         index = centre_start[:, None] + torch.arange(centre.stop - centre.start, device=mask.device)[None, :]
         readout = torch.gather(out, 1, index.unsqueeze(-1).expand(-1, -1, out.shape[-1])).mean(dim=1)
-        if cfg.readout == "window":
-            selected_mean = (out * valid.unsqueeze(-1)).sum(dim=1) / mask.shape[1]
-            readout = torch.cat([readout, selected_mean], dim=-1)
-        elif cfg.readout == "sum":
-            contributions = F.softplus(self.contribution(out)) * valid.unsqueeze(-1)
-            readout = torch.cat([readout, torch.log1p(contributions.sum(dim=1))], dim=-1)
+        readout = self.join_window_readout(readout, out, valid.to(out.dtype), mask.shape[1])
         return readout, out, {"valid_counts": counts, "centre_start_in_compacted": centre_start}
+
+    def join_window_readout(self, centre: Tensor, out: Tensor, weight: Tensor, n_tokens: int) -> Tensor:
+        """The centre readout (batch, width), joined with what ``readout`` adds from the whole window:
+        ``window`` the weighted sum of ``out`` (batch, positions, width) over the window's
+        ``n_tokens``, ``sum`` log(1 + sum of weight x contribution); ``weight`` (batch, positions) is
+        the mask (soft) or the compacted tokens' validity (hard)."""
+        weight = weight.unsqueeze(-1)
+        if self.cfg.readout == "window":
+            return torch.cat([centre, (out * weight).sum(dim=1) / n_tokens], dim=-1)
+        if self.cfg.readout == "sum":
+            contributions = F.softplus(self.contribution(out)) * weight  # (b, positions, channels)
+            return torch.cat([centre, torch.log1p(contributions.sum(dim=1))], dim=-1)
+        return centre
 
     # ------------------------------------------------------------------ forward
     def forward(self, seq: Tensor, signals: Tensor, gene_features: Tensor, blacklist: Optional[Tensor] = None,
@@ -347,8 +350,7 @@ class Seq2Exp(nn.Module):
             reuse_freed_memory()
         signals = bin_mean(signals, cfg.resolution)  # (b, T, n_signals)
         dna, sig = self.embed(seq, signals)
-        tokens = dna + sig
-        generator_out = self.generator(tokens if cfg.generator_reads_signals else dna)
+        generator_out = self.generator(dna + sig if cfg.generator_reads_signals else dna)
         post_alpha, post_beta, logits = self.generator_beta(generator_out)
         sig_alpha, sig_beta, alpha_i = self.signal_beta(signals)
         alpha, beta = self.combine(post_alpha, post_beta, sig_alpha, sig_beta)
@@ -404,12 +406,6 @@ class Seq2Exp(nn.Module):
     def n_parameters(self) -> int:
         """Trainable parameters, each shared tensor counted once."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def blacklist_tokens(blacklist: Tensor, resolution: int) -> Tensor:
-    """(batch, length) bool -> (batch, tokens) bool: a token is dropped when any of its bases is."""
-    blacklist = blacklist.bool()
-    return blacklist if resolution == 1 else blacklist.reshape(blacklist.shape[0], -1, resolution).any(dim=2)
 
 
 def count_parameters_by_hand(cfg: ModelConfig) -> int:

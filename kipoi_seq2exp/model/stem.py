@@ -34,9 +34,15 @@ def bin_mean(x: Tensor, resolution: int) -> Tensor:
     return x.reshape(batch, length // resolution, resolution, channels).mean(dim=2)
 
 
+def any_per_token(x: Tensor, resolution: int) -> Tensor:
+    """(batch, length) bool -> (batch, tokens) bool: True where any base of the token is (a
+    blacklisted base drops its whole token)."""
+    return x if resolution == 1 else x.reshape(x.shape[0], -1, resolution).any(dim=2)
+
+
 def to_bases(x: Tensor, resolution: int) -> Tensor:
     """(batch, tokens) -> (batch, tokens x resolution): each token's value on each of its bases."""
     return x if resolution == 1 else x.repeat_interleave(resolution, dim=1)
 
 
-__all__ = ["DnaStem", "bin_mean", "to_bases"]
+__all__ = ["DnaStem", "any_per_token", "bin_mean", "to_bases"]
