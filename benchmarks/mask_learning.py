@@ -10,6 +10,10 @@ influence profile (how strongly the prediction depends on 5-10 kb from the TSS).
 
     python benchmarks/mask_learning.py --variants cpu_soft predictor_centre [--steps N]
     python benchmarks/mask_learning.py --report      # the table from finished runs
+    python benchmarks/mask_learning.py --sim DIR --variants predictor_centre   # on another simulated genome
+
+``--sim DIR`` trains and scores on a genome written by ``seq2exp simulate`` (e.g. the embedded
+params with 10x the genes); its runs and table are labelled with the folder's name.
 
 Results: ``benchmarks/results/mask_learning.md``; runs (and each ``result.json``) in ``runs/mask_learning/<variant>``.
 """
@@ -69,43 +73,55 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 }
 
 
-def train_variant(name: str, steps: int | None) -> Path:
+def sim_overrides(sim: Path) -> list[str]:
+    """Data overrides that point a demo config at another simulated genome (same file names)."""
+    files = {"fasta": "genome.fa", "gene_table": "genes.tsv", "mrna_features": "mrna_features.tsv",
+             "expression": "expression.tsv", "tracks.0.path": "h3k27ac.bw", "tracks.1.path": "dnase.bw",
+             "tracks.2.path": "hic_5kb.cool"}
+    return [f"data.{key}={sim / name}" for key, name in files.items()]
+
+
+def run_dir(name: str, sim: Path | None) -> Path:
+    return RUNS / name if sim is None else RUNS / sim.name / name
+
+
+def train_variant(name: str, steps: int | None, sim: Path | None = None) -> Path:
     config, overrides, _ = VARIANTS[name]
-    extra = [f"train.output_dir={RUNS / name}"]
+    extra = [f"train.output_dir={run_dir(name, sim)}"] + (sim_overrides(sim) if sim else [])
     if steps:
         extra += [f"train.max_steps={steps}", f"train.warmup_steps={steps // 15}",
                   f"train.val_every_n_steps={max(steps // 15, 1)}", f"train.checkpoint_every_n_steps={max(steps // 15, 1)}"]
     run = load_run_config(config, overrides + extra)
     start = time.perf_counter()
-    run_dir = fit(run)
-    (run_dir / "wall_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
-    return run_dir
+    folder = fit(run)
+    (folder / "wall_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}\n")
+    return folder
 
 
-def score_variant(name: str, n_influence_genes: int = 16) -> dict:
-    run_dir = RUNS / name
-    model, checkpoint = model_from_checkpoint(run_dir / "checkpoints" / "best.ckpt")
-    sim = embedded_dir()
-    table = evaluate_on_simulated(model, sim, run_dir / "eval", method=name)
+def score_variant(name: str, sim: Path | None = None, n_influence_genes: int = 16) -> dict:
+    folder = run_dir(name, sim)
+    model, checkpoint = model_from_checkpoint(folder / "checkpoints" / "best.ckpt")
+    sim = sim or embedded_dir()
+    table = evaluate_on_simulated(model, sim, folder / "eval", method=name)
     valid = WindowDataset(simulated_data_config(sim, model), subset="valid")
     batches = list(DataLoader(torch.utils.data.Subset(valid, range(n_influence_genes)), batch_size=8))
     profile = influence_profile(model, batches)
     rows = table.to_dict(orient="records")
     return {"variant": name, "metrics": rows, "best_step": int(checkpoint["global_step"]),
-            "run_steps": int(read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"]), "influence": {"bands": profile.bands, "dna": profile.dna.tolist(),
-                                                             "signal": profile.signal.tolist()},
+            "run_steps": int(read_checkpoint(folder / "checkpoints" / "last.ckpt")["global_step"]),
+            "influence": {"bands": profile.bands, "dna": profile.dna.tolist(), "signal": profile.signal.tolist()},
             "influence_5_10kb": profile.at(5_000, 10_000), "generator_spread": generator_spread(model, batches),
-            "wall_seconds": float((run_dir / "wall_seconds.txt").read_text()) if (run_dir / "wall_seconds.txt").is_file() else None}
+            "wall_seconds": float((folder / "wall_seconds.txt").read_text()) if (folder / "wall_seconds.txt").is_file() else None}
 
 
-def report(names: list[str]) -> str:
+def report(names: list[str], sim: Path | None = None) -> str:
     """Markdown: valid (selection) and test (scored once) metrics of every scored variant."""
     lines = ["| variant | what it changes | steps (best / run) | valid r | valid AUPRC | test r | test AUPRC "
              "| test element P / R | enhancer vs decoy AUROC (test) | influence 5-10 kb DNA / signal "
              "| generator spread |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     baselines = None
     for name in names:
-        path = RUNS / name / "result.json"
+        path = run_dir(name, sim) / "result.json"
         if not path.is_file():
             continue
         result = json.loads(path.read_text())
@@ -137,17 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override train.max_steps (exploration only)")
     parser.add_argument("--score-only", action="store_true", help="score the runs' best checkpoints again")
     parser.add_argument("--report", action="store_true", help="only write the table from scored runs")
+    parser.add_argument("--sim", type=Path, default=None, help="another simulated genome (seq2exp simulate --out)")
     args = parser.parse_args(argv)
+    sim = args.sim.resolve() if args.sim else None
     RESULTS.mkdir(exist_ok=True)
     if args.report:
-        (RESULTS / "mask_learning.md").write_text(report(list(VARIANTS)))
-        print((RESULTS / "mask_learning.md").read_text())
+        table = RESULTS / ("mask_learning.md" if sim is None else f"mask_learning_{sim.name}.md")
+        table.write_text(report(list(VARIANTS), sim))
+        print(table.read_text())
         return 0
     for name in args.variants:
         if not args.score_only:
-            train_variant(name, args.steps)
-        result = score_variant(name)
-        (RUNS / name / "result.json").write_text(json.dumps(result, indent=1, default=float))
+            train_variant(name, args.steps, sim)
+        result = score_variant(name, sim)
+        (run_dir(name, sim) / "result.json").write_text(json.dumps(result, indent=1, default=float))
         test = [r for r in result["metrics"] if r["split"] == "test"]
         print(name, json.dumps(test, default=float), "influence 5-10 kb", result["influence_5_10kb"], flush=True)
     return 0

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .zoo.compat import quiet_known_warnings
+
+    quiet_known_warnings()  # third-party lines every run printed (pkg_resources, kipoiseq's 'postprocessing')
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -113,7 +113,9 @@ def test_absent_tracks_zeros_fallback_and_warnings_once(files):
         dataset = WindowDataset(config(files, tracks=paper_tracks(None, files["dnase"], None), mrna_features=None))
         items = [dataset[i] for i in range(len(dataset))]
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 4, messages  # H3K27ac zeros, Hi-C power law, promoter, mRNA: once each
+    # H3K27ac zeros, Hi-C power law, promoter, mRNA, windows past chromosome ends flagged: once each
+    assert len(messages) == 5, messages
+    assert any("gene windows are flagged" in m and "(N 45%)" in m for m in messages)
     assert any("'H3K27ac': no file given" in m for m in messages)
     assert any("power-law contact fallback" in m for m in messages)
     item = items[0]

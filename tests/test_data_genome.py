@@ -103,3 +103,39 @@ def test_unindexed_fasta_in_read_only_folder_is_indexed_in_cache(tmp_path, fasta
 def test_missing_fasta_named(tmp_path):
     with pytest.raises(DataInputError, match="nope.fa: FASTA file not found"):
         FastaWindows(str(tmp_path / "nope.fa"))
+
+
+def _rewrite_keeping_index(path: str, records: dict[str, str]) -> None:
+    """Replace the FASTA's content, leaving its .fai from the previous version in place."""
+    index = open(path + ".fai").read()
+    write_fasta(path, records)
+    with open(path + ".fai", "w") as handle:
+        handle.write(index)
+
+
+@pytest.mark.parametrize("records", [
+    {"chr1": "A" + CHR1, "chr2": CHR2},           # a longer chr1: chr2's header shifts by one byte
+    {"chr2": CHR2, "chr1": CHR1},                 # same sequences, another order
+    {"chr1": CHR1[:-1], "chr2": CHR2 + "A"},      # chr2 one base longer at the end
+], ids=["longer-first", "reordered", "longer-last"])
+def test_stale_fasta_index_is_an_error_naming_the_index(fasta, records):
+    FastaWindows(fasta).fetch("chr1", 0, 10)  # builds the index for the original file
+    _rewrite_keeping_index(fasta, records)
+    with pytest.raises(DataInputError, match=r"genome\.fa\.fai: this FASTA index does not match .*genome\.fa.*"
+                                             r"another version.*Fix: delete"):
+        FastaWindows(fasta)
+
+
+def test_fresh_index_of_rewritten_fasta_reads_the_new_bases(fasta):
+    FastaWindows(fasta)
+    _rewrite_keeping_index(fasta, {"chr1": "A" + CHR1, "chr2": CHR2})
+    os.remove(fasta + ".fai")
+    assert FastaWindows(fasta).fetch("chr2", 0, 50) == CHR2[:50].upper()
+
+
+def test_garbage_fasta_index_is_an_error(fasta):
+    FastaWindows(fasta)
+    with open(fasta + ".fai", "w") as handle:
+        handle.write("chr1\tnot-a-number\n")
+    with pytest.raises(DataInputError, match=r"line 1 is not a FASTA index row"):
+        FastaWindows(fasta)

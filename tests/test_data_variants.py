@@ -155,6 +155,9 @@ def test_unindexed_and_uncompressed_vcf_rejected_with_fix(world):
 def test_vcf_with_ensembl_chromosome_names(world):
     vcf = write_vcf(world["folder"] / "ensembl.vcf.gz", {"1": 6000}, [("1", *SNV[1:])])
     report = VariantReport()
-    windows = list(iter_variant_windows(vcf, world["genes"], world["fasta"], L, report=report, progress=False))
+    with pytest.warns(UserWarning, match=r"ensembl\.vcf\.gz: chromosome names are spelt differently from the gene "
+                                         r"table \('1' read for 'chr1'\); aliasing them") as caught:
+        windows = list(iter_variant_windows(vcf, world["genes"], world["fasta"], L, report=report, progress=False))
+    assert sum("spelt differently" in str(w.message) for w in caught) == 1  # once per file
     assert [w.gene.gene_id for w in windows] == ["g1", "g2"] and report.n_outside == 0
     assert np.flatnonzero((windows[0].ref_onehot != windows[0].alt_onehot).any(axis=1)).tolist() == [1000]

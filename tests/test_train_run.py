@@ -172,7 +172,7 @@ def test_export_reproduces_predictions_bit_for_bit(genome, tmp_path, variant):
 
     table = predict(best, tmp_path / "pred.tsv", split="test")
     assert list(table["gene_id"]) == [g["gene_id"] for g in GENES if g["chrom"] == "chr22"]
-    assert list(table.columns) == ["gene_id", "chrom", "start", "end", "strand", "prediction", "mask_ratio", "target"]
+    assert list(table.columns) == ["gene_id", "chrom", "start", "end", "strand", "qc", "prediction", "mask_ratio", "target"]
 
 
 def test_export_keeps_other_files_and_replaces_its_own(genome, tmp_path):

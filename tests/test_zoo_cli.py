@@ -95,12 +95,17 @@ def test_kipoi_predict_writes_expression_and_mask_like_the_model(zoo, tmp_path):
 
 def test_kipoi_predict_with_an_absolute_member_path_and_source_dir(zoo, tmp_path):
     result = run_cli(["kipoi", "predict", str(zoo["source"] / GROUP / "Demo-hard"), "--source", "dir",
-                      "--dataloader_args", json.dumps(zoo["args"]), "-o", str(tmp_path / "p.tsv")],
+                      "--dataloader_args", json.dumps(zoo["args"]), "-o", str(tmp_path / "p.tsv"), str(tmp_path / "p.h5")],
                      home=zoo["home"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     with open(tmp_path / "p.tsv") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     np.testing.assert_allclose([float(r["preds"]) for r in rows], _direct(zoo, "Demo-hard")[0], atol=2e-6)
+    # without --keep_metadata: still which gene each row is, and whether its window was readable
+    assert [r["metadata/gene_id"] for r in rows] == GENES and [r["metadata/qc"] for r in rows] == ["ok"] * 3
+    assert sorted(rows[0]) == ["metadata/gene_id", "metadata/qc", "preds"]
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert [g.decode() for g in f["metadata/gene_id"][:]] == GENES
 
 
 @pytest.mark.parametrize("member", ["Demo-soft", "Demo-hard"])
@@ -171,6 +176,7 @@ def test_score_variants_gives_ref_alt_delta_for_every_gene_window(zoo, variants,
     # strand-aware distance from the TSS: SIMG00003 and SIMG00241 are on '-'
     first = TSS["SIMG00002"]
     assert [int(r["tss_distance"]) for r in rows] == [TSS["SIMG00003"] - 5_802 - first, 5_802, -20, -100, 15]
+    assert [r["qc"] for r in rows] == ["ok"] * 5  # the window-quality label of each gene
     assert [r["gene_strand"] for r in rows] == ["+", "-", "-", "-", "-"]
     assert "1 alleles outside every gene window" in result.stderr
 

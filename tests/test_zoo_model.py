@@ -11,7 +11,7 @@ import torch
 import kipoi
 from kipoi_seq2exp.model import preset
 from kipoi_seq2exp.train.export import load_exported
-from kipoi_seq2exp.zoo.model import Seq2ExpModel, VariantEffectSpec, bin_mask, mask_bin_of
+from kipoi_seq2exp.zoo.model import MaskLayer, Seq2ExpModel, VariantEffectSpec, bin_mask, mask_layer_of
 from kipoi_seq2exp.zoo.source import GROUP, ZooError
 
 from test_zoo_helpers import (copy_source, demo_source, direct_expression, export_untrained_member, gene_subset,
@@ -71,15 +71,31 @@ def test_mask_layer_per_base_and_binned(source, genes):
 
 
 def test_mask_layer_names_and_bins():
-    assert mask_bin_of("mask", 20_000) == 1 and mask_bin_of("mask:250", 20_000) == 250
-    for bad in ("mask:7", "mask:0", "mask:x", "expression"):
+    assert mask_layer_of("mask", 20_000) == MaskLayer(1, False) and mask_layer_of("mask:250", 20_000) == MaskLayer(250)
+    assert mask_layer_of("mask:gene", 20_000) == MaskLayer(1, True)
+    assert mask_layer_of("mask:100:gene", 20_000) == MaskLayer(100, True)
+    for bad in ("mask:7", "mask:0", "mask:x", "expression", "mask:gene:100", "mask:10:10"):
         with pytest.raises(ZooError):
-            mask_bin_of(bad, 20_000)
+            mask_layer_of(bad, 20_000)
     mask = np.random.default_rng(0).random((2, 20_000))
     binned = bin_mask(mask, 100)
     assert binned.shape == (2, 200)
     np.testing.assert_allclose(binned[:, 3], mask[:, 300:400].mean(axis=1))
     np.testing.assert_allclose(binned.mean(axis=1), mask.mean(axis=1))
+
+
+def test_gene_orientation_reverses_minus_strand_masks_only(source, tmp_path):
+    model = _member(source, "Demo-soft")
+    _, batch = _batch(model.default_dataloader, gene_subset(tmp_path, ["SIMG00002", "SIMG00003"]))
+    strands = batch["inputs"]["strand"][:, 0]
+    assert sorted(strands.tolist()) == [-1.0, 1.0]  # one gene on each strand
+    genome = model.predict_activation_on_batch(batch["inputs"], layer="mask:500")["mask"]
+    gene = model.predict_activation_on_batch(batch["inputs"], layer="mask:500:gene")["mask"]
+    for row, strand in enumerate(strands):
+        np.testing.assert_allclose(gene[row], genome[row] if strand > 0 else genome[row, ::-1], atol=1e-6)
+    without = {k: v for k, v in batch["inputs"].items() if k != "strand"}
+    with pytest.raises(ZooError, match="needs the gene's strand"):
+        model.predict_activation_on_batch(without, layer="mask:gene")
 
 
 def test_binned_mask_layer_bins_the_model_mask(source, genes, monkeypatch):

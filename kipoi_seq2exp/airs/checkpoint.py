@@ -26,6 +26,9 @@ _STORAGE_DTYPES = {
 }
 
 
+_REDOWNLOAD = "Fix: re-download it and compare its sha256 with the published one."
+
+
 class CheckpointError(ValueError):
     """A file that is not a readable PyTorch checkpoint."""
 
@@ -117,9 +120,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty (0 bytes): the download or copy was cut off. "
+                              f"{_REDOWNLOAD}")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a zip-format PyTorch checkpoint (truncated, or not a .ckpt/.pt file); "
-                              "re-download it and compare its sha256 with the published one")
+        raise CheckpointError(f"{path}: not a zip-format PyTorch checkpoint (truncated, or not a .ckpt/.pt file). "
+                              f"{_REDOWNLOAD}")
     try:
         with zipfile.ZipFile(path) as archive:
             pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
@@ -128,7 +134,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             prefix = pickles[0][: -len("/data.pkl")]
             result = _RestrictedUnpickler(archive.read(pickles[0]), archive, prefix).load()
     except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({err}); the file is probably truncated") from err
+        reason = str(err).strip() or type(err).__name__  # EOFError() of a cut-off pickle has no text
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({reason}); the file is probably truncated. "
+                              f"{_REDOWNLOAD}") from err
     if not isinstance(result, dict):
         raise CheckpointError(f"{path}: top level is {type(result).__name__}, not a checkpoint dict")
     return result

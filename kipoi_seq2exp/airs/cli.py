@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="member folder to write, e.g. model_zoo/Seq2Exp/K562-released-soft")
     p.add_argument("--cell-type", default=None, help="recorded in the member's metrics.json")
     p.add_argument("--window", type=int, default=None,
-                   help="window length in bp (soft checkpoints do not store it; default from the checkpoint or 200000)")
+                   help="window length in bp; default: read from the checkpoint (the hard variant's positional "
+                        "embedding, else the seq_range of its hyper-parameters), else 200000. A value that "
+                        "contradicts the checkpoint is an error")
     p.set_defaults(func=run)
 
 

@@ -1,9 +1,10 @@
 """``seq2exp import-airs``: turn one of the authors' released Lightning checkpoints into a zoo member.
 
 The configuration is read off the tensors (d_model, layer counts, d_state, dt_rank, signal count,
-window from the hard variant's positional embedding) and checked against the variant the user
-names; the scalar settings that tensors do not carry (signal scale, beta_min, prior, centre) come
-from the checkpoint's hyper_parameters when they are plain data, else from the released presets.
+window from the hard variant's positional embedding, else the hyper-parameters' ``seq_range``) and
+checked against the variant the user names; the scalar settings that tensors do not carry (signal
+scale, beta_min, prior, centre) come from the checkpoint's hyper_parameters when they are plain
+data, else from the released presets.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 from ..model import ModelConfig, Seq2Exp, SignalTrack, airs_to_ours, paper_hard, paper_soft
 from ..model.config import PAPER_SIGNALS
 from ..train.export import write_export
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import CheckpointError, Placeholder, read_checkpoint
 
 #: the released models' channels, as the dataloader's ``signals`` argument names them
 PAPER_SIGNAL_NAMES = ",".join(s.name for s in PAPER_SIGNALS)
@@ -37,11 +38,36 @@ def _layer_count(state: dict[str, torch.Tensor], backbone: str) -> int:
     return max(indices) + 1 if indices else 0
 
 
-def _plain_hparams(hparams: Any) -> dict[str, Any]:
-    """The authors' model settings when hyper_parameters is plain data (else empty: placeholders)."""
-    if isinstance(hparams, dict) and isinstance(hparams.get("model"), dict):
-        return hparams["model"]
+def _mapping(value: Any) -> dict[str, Any]:
+    """A dict, or the items an inert placeholder of a dict subclass (Lightning's AttributeDict) received."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, Placeholder) and isinstance(value.__dict__.get("items"), dict):
+        return value.__dict__["items"]
     return {}
+
+
+def _plain_hparams(hparams: Any) -> dict[str, Any]:
+    """The authors' model settings (``model.config`` of their Hydra config, or ``model`` itself) when
+    hyper_parameters is plain data; empty when they are opaque placeholders (e.g. OmegaConf)."""
+    model = _mapping(_mapping(hparams).get("model"))
+    config = _mapping(model.get("config"))
+    return config or model
+
+
+def resolve_window(tensor_window: Optional[int], stored_window: Any, window: Optional[int], source: str) -> int:
+    """The window the checkpoint was trained on: the hard variant's positional embedding, else the
+    hyper-parameters' ``seq_range``, else ``--window``, else the paper's 200,000. An explicit
+    ``--window`` that contradicts the checkpoint is an error naming both."""
+    if window is not None and tensor_window is not None and window != tensor_window:
+        raise ValueError(f"{source}: the checkpoint's positional embedding covers {tensor_window:,} bp but "
+                         f"--window is {window:,}; use --window {tensor_window} (the dataloader must use it too)")
+    stored = stored_window if isinstance(stored_window, int) and not isinstance(stored_window, bool) else None
+    if window is not None and stored is not None and window != stored:
+        raise ValueError(f"{source}: the checkpoint's hyper-parameters say seq_range = {stored:,} bp but --window "
+                         f"is {window:,}. Fix: leave out --window (it is read from the checkpoint), or pass "
+                         f"--window {stored}.")
+    return tensor_window or stored or window or 200_000
 
 
 def infer_config(state: dict[str, torch.Tensor], variant: str, hparams: Any, window: Optional[int],
@@ -67,11 +93,7 @@ def infer_config(state: dict[str, torch.Tensor], variant: str, hparams: Any, win
     settings = {ours: _plain_hparams(hparams)[theirs] for theirs, ours in _HPARAM_NAMES.items()
                 if theirs in _plain_hparams(hparams)}
     tensor_window = int(state["pos_emb"].shape[1]) if has_pos else None
-    stored_window = _plain_hparams(hparams).get("seq_range")
-    resolved_window = tensor_window or window or stored_window or 200_000
-    if window is not None and tensor_window is not None and window != tensor_window:
-        raise ValueError(f"{source}: the checkpoint's positional embedding covers {tensor_window:,} bp but "
-                         f"--window is {window:,}; use --window {tensor_window} (the dataloader must use it too)")
+    resolved_window = resolve_window(tensor_window, _plain_hparams(hparams).get("seq_range"), window, source)
     weights = torch.softmax(state["prior_weights"].float(), 0).tolist()
     constants = state["signal_betas"].float().tolist()
     names = [s.name for s in PAPER_SIGNALS] if len(constants) == 3 else [f"signal{i}" for i in range(len(constants))]

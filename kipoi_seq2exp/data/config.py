@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from ..config_io import read_yaml
 from .errors import DataInputError
+from .qc import MAX_N_FRACTION
 
 TRACK_KINDS = ("bigwig", "hic")
 TARGET_TRANSFORMS = ("log10p1", "none")
@@ -121,6 +123,9 @@ class DataConfig:
         TSS +/- flank (sqrt(H3K27ac x DNase) for the paper preset).
     cache_dir
         Where FASTA indexes are built when the FASTA's own folder is read-only.
+    max_n_fraction
+        Windows with a larger share of N bases are refused before anything is predicted (see
+        `kipoi_seq2exp.data.qc`); windows over 20 % N or with an empty signal track are flagged.
     cell, joint_cells
         Name of the cell type the tracks and targets describe (items and predictions then carry it),
         and further cells trained jointly (see `JointCell`); `per_cell` gives one config per cell.
@@ -140,6 +145,7 @@ class DataConfig:
     promoter_tracks: list[str] = field(default_factory=lambda: ["H3K27ac", "DNase"])
     split: SplitConfig = field(default_factory=SplitConfig)
     cache_dir: str | None = None
+    max_n_fraction: float = MAX_N_FRACTION
     cell: str = ""
     joint_cells: list[JointCell] = field(default_factory=list)
 
@@ -157,6 +163,9 @@ class DataConfig:
                 f"DataConfig.window = {self.window!r}: must be an integer >= 2 * promoter_flank "
                 f"({2 * self.promoter_flank}) so that the promoter lies inside the window."
             )
+        if not isinstance(self.max_n_fraction, (int, float)) or not 0 <= self.max_n_fraction <= 1:
+            raise DataInputError(f"DataConfig.max_n_fraction = {self.max_n_fraction!r}: must be a number in [0, 1] "
+                                 "(the largest share of N bases a window may have).")
         if self.target_transform not in TARGET_TRANSFORMS:
             raise DataInputError(
                 f"DataConfig.target_transform = {self.target_transform!r}: use one of {TARGET_TRANSFORMS}."
@@ -274,8 +283,7 @@ class DataConfig:
     def from_yaml(cls, path: str | os.PathLike) -> "DataConfig":
         """Read a YAML written by `to_yaml` or by hand; relative paths are relative to the YAML file."""
         path = Path(path)
-        with open(path) as handle:
-            data = yaml.safe_load(handle) or {}
+        data = read_yaml(path, DataInputError) or {}
         if not isinstance(data, dict):
             raise DataInputError(f"{path}: expected a mapping of DataConfig keys, got {type(data).__name__}.")
         try:

@@ -6,7 +6,8 @@ All coordinates are 0-based, half-open, as in BED and kipoiseq's ``Interval``.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+import warnings
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,12 +121,41 @@ class ProcessLocalFile:
         return state
 
     def chrom_name(self, chrom: str) -> str:
-        """The file's spelling of ``chrom`` (aliases such as "chr1"/"1" resolved; clear error otherwise)."""
+        """The file's spelling of ``chrom`` (aliases such as "chr1"/"1" resolved; clear error otherwise).
+
+        The first alias used in a file is reported once: a different naming scheme is often a sign
+        of a different assembly, which the length check (`check_same_lengths`) then catches.
+        """
         if chrom not in self._names:
-            self._names[chrom] = resolve_chrom(chrom, self.chrom_sizes, f"{self.kind} {self.path}")
+            name = resolve_chrom(chrom, self.chrom_sizes, f"{self.kind} {self.path}")
+            if name != chrom and not any(key != value for key, value in self._names.items()):
+                warnings.warn(f"{self.kind} {self.path}: chromosome names are spelt differently from the gene "
+                              f"table ({name!r} read for {chrom!r}); aliasing them.", stacklevel=2)
+            self._names[chrom] = name
         return self._names[chrom]
+
+    def chrom_length(self, chrom: str) -> int:
+        return self.chrom_sizes[self.chrom_name(chrom)]
 
     def close(self) -> None:
         if self._opened is not None:
             self._opened.close()
             self._opened = None
+
+
+def check_same_lengths(reference: ProcessLocalFile, others: Sequence[ProcessLocalFile], chroms: Collection[str]) -> None:
+    """Raise when a file gives a chromosome another length than the reference (the FASTA).
+
+    A different length means a different assembly: the missing or extra part would silently
+    become zeros, or signal from the wrong place.
+    """
+    for chrom in chroms:
+        expected = reference.chrom_length(chrom)
+        for other in others:
+            length = other.chrom_length(chrom)
+            if length != expected:
+                raise DataInputError(
+                    f"{other.kind} {other.path}: chromosome {other.chrom_name(chrom)!r} is {length:,} bp, but "
+                    f"{reference.kind} {reference.path} says {expected:,} bp ({reference.chrom_name(chrom)!r}): "
+                    f"the files are from different assemblies. Fix: use files of one assembly (e.g. all hg38)."
+                )

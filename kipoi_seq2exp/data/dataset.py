@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from .config import SPLITS, DataConfig, TrackConfig
-from .coords import ProcessLocalFile, Window, window_around
+from .coords import ProcessLocalFile, Window, check_same_lengths, window_around
 from .genes import (
     Gene,
     assign_split,
@@ -26,8 +27,11 @@ from .genes import (
     read_mrna_features,
     read_targets,
 )
+from . import qc
+from .errors import DataInputError
 from .genome import FastaWindows, one_hot
 from .hic import HicContacts, PowerLawContacts
+from .qc import WindowQC
 from .tracks import BigWigTrack
 
 def _open_track(track: TrackConfig, config: DataConfig, fasta: FastaWindows):
@@ -69,13 +73,30 @@ class GeneWindows:
         self.promoter_channels = self._promoter_channels()
         self._depth: np.ndarray | None = None
         self.mrna = read_mrna_features(config.mrna_features, self.genes["gene_id"].tolist(), config.mrna_columns)
+        self.qc: list[WindowQC] = self._check_windows()
 
     def _check_chromosomes(self) -> None:
-        """Resolve every gene chromosome in every file now (raises naming file and chromosome)."""
-        files = [self.fasta] + [r for r in self.readers if isinstance(r, ProcessLocalFile)]
-        for chrom in self.genes["chrom"].unique():
-            for file in files:
-                file.chrom_name(chrom)
+        """Every gene chromosome in every file, with the FASTA's length (raises naming files and chromosome)."""
+        files = [r for r in self.readers if isinstance(r, ProcessLocalFile)]
+        check_same_lengths(self.fasta, files, self.genes["chrom"].unique())
+
+    def _check_windows(self) -> list[WindowQC]:
+        """QC of every window before anything is predicted: flagged ones warned, refused ones raised."""
+        genes = tqdm(range(len(self)), desc="checking windows", unit="gene", disable=len(self) < 2_000, leave=False)
+        checks = [self.window_qc(index) for index in genes]
+        warning, error = qc.summarise(self.genes["gene_id"].tolist(), checks, self.config.max_n_fraction)
+        if error:
+            raise DataInputError(f"{self.config.gene_table} with {self.config.fasta}: {error}")
+        if warning:
+            warnings.warn(f"{self.config.gene_table}: {warning}", stacklevel=3)
+        return checks
+
+    def window_qc(self, index: int) -> WindowQC:
+        """Share of N bases in gene ``index``'s window, and its bigWig tracks that are empty there."""
+        window = self.window(index)
+        empty = tuple(track.name for track, reader in zip(self.config.tracks, self.readers)
+                      if isinstance(reader, BigWigTrack) and not reader.has_signal(window.chrom, window.start, window.end))
+        return WindowQC(qc.n_fraction(self.fasta.fetch(window.chrom, window.start, window.end)), empty)
 
     def _promoter_channels(self) -> list[int]:
         wanted = {name.casefold() for name in self.config.promoter_tracks}
@@ -157,7 +178,7 @@ class WindowDataset(Dataset):
 
     Items are dicts: ``seq`` (L, 4), ``signals`` (L, n_tracks), ``gene_features`` (9,),
     ``signal_depth`` (n_tracks,), ``target`` (1,) when ``config.expression`` is set (float32 tensors), and ``gene_id``,
-    ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``, and
+    ``chrom``, ``start``, ``end`` (window, may reach past chromosome ends), ``strand``, ``qc`` (`WindowQC.label`), and
     ``cell`` when ``config.cell`` is set. One cell only: ``config.joint_cells`` are read by the
     trainer's DataModule, one dataset per ``config.per_cell()``.
     Genes without a target value are left out, with one warning.
@@ -204,6 +225,7 @@ class WindowDataset(Dataset):
             "start": window.start,
             "end": window.end,
             "strand": gene.strand,
+            "qc": self.windows.qc[index].label,
         }
         if self.cell:
             out["cell"] = self.cell

@@ -89,6 +89,9 @@ def read_gene_table(path: str) -> pd.DataFrame:
     """
     table = read_table(path, "gene table")
     _require_columns(table, GENE_TABLE_COLUMNS, path, "gene table")
+    if table.empty:
+        raise DataInputError(f"{path}: the gene table has a header but no genes, so there is nothing to predict. "
+                             f"Fix: add one row per gene ({', '.join(GENE_TABLE_COLUMNS)}).")
     table["gene_id"] = table["gene_id"].str.strip()
     empty = table.index[table["gene_id"] == ""]
     if len(empty):
@@ -200,7 +203,17 @@ def read_targets(path: str, column: str, transform: str, gene_ids: Sequence[str]
                 f"values are already log-transformed."
             )
         values = np.log10(values + 1.0)
+    _warn_unknown_ids(values.index, gene_ids, path, "expression table")
     return values.reindex(list(gene_ids)).to_numpy(dtype=np.float32)
+
+
+def _warn_unknown_ids(ids: pd.Index, gene_ids: Sequence[str], path: str, what: str) -> None:
+    """One warning for rows naming genes that the gene table does not have (usually an id-version mismatch)."""
+    unknown = ids.difference(pd.Index(gene_ids))
+    if len(unknown):
+        warnings.warn(f"{path}: {len(unknown)} of {len(ids)} rows of the {what} name genes that are not in the gene "
+                      f"table (e.g. {list(unknown[:5])}); they are ignored. Fix: check the id style (e.g. Ensembl "
+                      f"version suffixes) if you expected them to match.", stacklevel=3)
 
 
 def assign_split(genes: pd.DataFrame, split: SplitConfig, path: str) -> np.ndarray:

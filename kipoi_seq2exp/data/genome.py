@@ -108,13 +108,71 @@ def _build_index(fasta: str, fai: str, gzi: str | None) -> None:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+def _fai_records(fai: str) -> list[tuple[str, int, int, int, int]]:
+    """(name, length, offset, line bases, line bytes) of every .fai row; the file's own format check."""
+    records = []
+    with open(fai) as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.rstrip("\r\n").split("\t")
+            try:
+                records.append((fields[0], *(int(value) for value in fields[1:5])))
+            except (ValueError, IndexError):
+                raise DataInputError(f"{fai}: line {number} is not a FASTA index row (name, length, offset, "
+                                     f"line bases, line bytes). Fix: delete {fai}; it is rebuilt on the next run.") from None
+    return records
+
+
+def _record_mismatch(handle, size: int, name: str, length: int, offset: int, line_bases: int,
+                     line_bytes: int) -> str | None:
+    """Why one .fai row does not describe the FASTA bytes, or None when it does.
+
+    The row must point just past a ``>name`` header line, and its last base must be followed by
+    a line end or the end of the file: a row from another version of the file fails one of the two.
+    """
+    before = max(0, offset - len(name) - 4096)
+    handle.seek(before)
+    header = handle.read(offset - before).rsplit(b"\n", 2)
+    if offset > size or len(header) < 2 or header[-1] != b"" or not header[-2].startswith(b">"):
+        return f"its offset {offset} for {name!r} does not follow a '>' header line"
+    if header[-2][1:].split()[0].decode(errors="replace") != name:
+        return f"its offset {offset} for {name!r} follows the header of another sequence ({header[-2][:40]!r})"
+    full_lines, rest = divmod(length, line_bases) if line_bases else (0, 0)
+    end = offset + full_lines * line_bytes + rest - (line_bytes - line_bases if rest == 0 and full_lines else 0)
+    handle.seek(end)
+    after = handle.read(1)
+    if after not in (b"\n", b"\r", b""):
+        return f"{name!r} is {length:,} bases long by the index, but the FASTA's sequence goes on past that point"
+    return None
+
+
+def check_fasta_index(fasta: str, fai: str) -> None:
+    """Raise if the .fai was built from another version of the FASTA (it would shift every window).
+
+    Cheap (two small reads per sequence); plain-text FASTA only: a BGZF file's offsets are
+    checked by pyfaidx's own block index.
+    """
+    if _is_bgzf_name(fasta):
+        return
+    size = os.path.getsize(fasta)
+    with open(fasta, "rb") as handle:
+        for record in _fai_records(fai):
+            why = _record_mismatch(handle, size, *record)
+            if why:
+                raise DataInputError(
+                    f"{fai}: this FASTA index does not match {fasta} ({why}): it was built from another version "
+                    f"of the file, and every window read through it would be shifted. Fix: delete {fai} and run "
+                    f"again (it is rebuilt), or run `samtools faidx {fasta}`."
+                )
+
+
 def open_fasta(path: str, cache_dir: str | None = None):
     """Open a FASTA with pyfaidx, building its index if needed (beside it, or in ``cache_dir``).
 
     Raises
     ------
     DataInputError
-        Missing file, plain-gzip FASTA, or an index that cannot be written anywhere.
+        Missing file, plain-gzip FASTA, an index that cannot be written anywhere, or one built
+        from another version of the file.
     """
     from pyfaidx import Fasta, UnsupportedCompressionFormat
 
@@ -124,6 +182,7 @@ def open_fasta(path: str, cache_dir: str | None = None):
     try:
         if not os.path.exists(fai) or (gzi and not os.path.exists(gzi)):
             _build_index(path, fai, gzi)
+        check_fasta_index(path, fai)
         return Fasta(path, indexname=fai, gzi_indexname=gzi, as_raw=True, rebuild=False, build_index=False)
     except UnsupportedCompressionFormat as err:
         raise DataInputError(
@@ -152,9 +211,6 @@ class FastaWindows(ProcessLocalFile):
 
     def _chrom_sizes(self, handle) -> dict[str, int]:
         return {name: len(record) for name, record in handle.items()}
-
-    def chrom_length(self, chrom: str) -> int:
-        return self.chrom_sizes[self.chrom_name(chrom)]
 
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """Upper-case DNA of [start, end); bases off the chromosome are 'N'. Length is end - start."""

@@ -6,6 +6,8 @@ constructor's arguments exactly (Kipoi checks).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from kipoi.data import Dataset
 from kipoi.metadata import GenomicRanges
@@ -13,6 +15,7 @@ from kipoi.metadata import GenomicRanges
 from .config import DataConfig, HicOptions, parse_signals
 from .dataset import GeneWindows
 from .genes import read_targets
+from .qc import MAX_N_FRACTION
 
 class Seq2ExpDataset(Dataset):
     """One example per gene: TSS-centred window of DNA and signals plus the 9 gene features.
@@ -38,6 +41,7 @@ class Seq2ExpDataset(Dataset):
         signals="h3k27ac,dnase,hic",
         window=200000,
         hic_normalization="VC",
+        max_n_fraction=MAX_N_FRACTION,
     ):
         files = {"h3k27ac_bigwig": h3k27ac_bigwig, "dnase_bigwig": dnase_bigwig, "hic_file": hic_file}
         config = DataConfig(
@@ -47,12 +51,17 @@ class Seq2ExpDataset(Dataset):
             hic=HicOptions(normalization=hic_normalization),
             mrna_features=mrna_features,
             window=int(window),
+            max_n_fraction=float(max_n_fraction),
         )
         self.windows = GeneWindows(config)
         ids = self.windows.genes["gene_id"].tolist()
         self.targets = None
         if expression_file is not None:
             self.targets = read_targets(expression_file, expression_column, config.target_transform, ids)
+            missing = int(np.isnan(self.targets).sum())
+            if missing:
+                warnings.warn(f"{expression_file}: {missing} of {len(ids)} genes have no {expression_column!r} value; "
+                              f"their targets are NaN.", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -67,11 +76,13 @@ class Seq2ExpDataset(Dataset):
                 "signals": example["signals"],
                 "gene_features": example["gene_features"],
                 "signal_depth": example["signal_depth"],
+                "strand": np.array([1.0 if gene.strand == "+" else -1.0], dtype=np.float32),
             },
             "metadata": {
                 "ranges": GenomicRanges(chr=gene.chrom, start=window.start, end=window.end, id=gene.gene_id, strand="*"),
                 "gene_id": gene.gene_id,
                 "gene_strand": gene.strand,
+                "qc": self.windows.qc[index].label,
             },
         }
         if self.targets is not None:

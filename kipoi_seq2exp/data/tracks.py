@@ -1,10 +1,11 @@
-"""bigWig signal windows: raw per-base values (no log, no scaling), NaN -> 0, zero-padded.
+"""bigWig signal windows: raw per-base values (no log, no scaling), NaN -> 0 (warned once), zero-padded.
 
 Matches the paper: H3K27ac and DNase enter the model as raw bigWig values.
 """
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -37,6 +38,10 @@ class BigWigTrack(ProcessLocalFile):
 
     kind = "bigWig"
 
+    def __init__(self, path: str) -> None:
+        self._nan_reported = False
+        super().__init__(path)
+
     def _open(self):
         return open_bigwig(self.path)
 
@@ -57,6 +62,15 @@ class BigWigTrack(ProcessLocalFile):
                                  "covered bases), so its depth is undefined. Fix: give the track's real bigWig.")
         return float(total) / float(covered)
 
+    def has_signal(self, chrom: str, start: int, end: int) -> bool:
+        """Whether any base of [start, end) holds a non-zero value (from the zoom levels: no base-level read)."""
+        name = self.chrom_name(chrom)
+        part = clip(start, end, self.chrom_sizes[name])
+        if not part.length:
+            return False
+        high, low = (self._handle().stats(name, part.start, part.end, type=kind)[0] for kind in ("max", "min"))
+        return high is not None and (high > 0 or (low is not None and low < 0))
+
     def window(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Signal over [start, end) as (end - start,) float32; NaN and off-chromosome bases are 0."""
         name = self.chrom_name(chrom)
@@ -64,5 +78,21 @@ class BigWigTrack(ProcessLocalFile):
         part = clip(start, end, self.chrom_sizes[name])
         if part.length:
             values = self._handle().values(name, part.start, part.end, numpy=True)
+            self._report_missing(values, name, part.start, part.end)
             out[part.offset : part.offset + part.length] = np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return out
+
+    def _report_missing(self, values: np.ndarray, chrom: str, start: int, end: int) -> None:
+        """Warn once per file that stored NaN/inf values are read as 0.
+
+        Bases without an entry are NaN in pyBigWig's ``values`` too, and are 0 by design (no
+        signal); only entries whose stored value is not finite are reported.
+        """
+        if self._nan_reported or np.isfinite(values).all():
+            return
+        stored = sum(e - s for s, e, v in self._handle().intervals(chrom, start, end) or () if not np.isfinite(v))
+        if stored:
+            self._nan_reported = True
+            warnings.warn(f"{self.path}: {stored:,} bases of {chrom}:{start}-{end} hold NaN/inf values, read as 0 "
+                          f"(reported for the first such window only). Fix: if they mean 'not measured', drop those "
+                          f"genes; if they mean no signal, write 0 into the bigWig.", stacklevel=3)

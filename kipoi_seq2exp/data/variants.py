@@ -10,8 +10,12 @@ window, REF alleles that disagree with the FASTA (skipped), unsupported ALT alle
 """
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
+import shlex
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+_REF_BASES = frozenset("ACGTN")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class VariantReport:
     outside: list[str] = field(default_factory=list)
     ref_mismatch: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    aliased: bool = False  # the VCF spells chromosomes differently from the gene table (said once)
 
     def add(self, kind: str, description: str) -> None:
         setattr(self, f"n_{kind}", getattr(self, f"n_{kind}") + 1)
@@ -82,17 +88,174 @@ class VariantReport:
         )
 
 
+@dataclass(frozen=True)
+class VcfRecord:
+    """The fields of one VCF data line that variant scoring reads, and the line they came from.
+
+    ``line`` is 1-based in the decompressed file (headers counted), as ``zcat -f | sed -n Np`` shows it;
+    ``pos`` is VCF's 1-based position; ``vcf_id`` is "" for '.'; ``alts`` is () for '.'.
+    """
+
+    line: int
+    chrom: str
+    pos: int
+    vcf_id: str
+    ref: str
+    alts: tuple[str, ...]
+
+
+def _vcf_compression(path: str) -> str:
+    """'bgzf', 'gzip' or 'text': tabix indexes only BGZF (gzip blocks tagged 'BC' in the extra field)."""
+    with open(path, "rb") as handle:
+        head = handle.read(14)
+    if head[:4] == _BGZF_MAGIC and head[12:14] == b"BC":
+        return "bgzf"
+    return "gzip" if head[:2] == b"\x1f\x8b" else "text"
+
+
+def _snippet(line: str) -> str:
+    return repr(line if len(line) <= 60 else line[:60] + "...")
+
+
+def _parse_record(path: str, number: int, line: str) -> VcfRecord:
+    """One data line -> `VcfRecord`; a line htslib would reject (or crash on) is a DataInputError."""
+    where = f"{path}, line {number}"
+    if not line.strip():
+        raise DataInputError(f"{where}: empty line among the VCF records (htslib cannot read it). "
+                             "Fix: delete the empty line(s).")
+    if line.startswith("#"):
+        raise DataInputError(f"{where}: '#' line after the #CHROM header line: {_snippet(line)}. "
+                             "Fix: move it into the header as a '##' line, or delete it.")
+    fields = line.split("\t", 8)
+    if len(fields) < 8:
+        raise DataInputError(
+            f"{where}: VCF record has {len(fields)} tab-separated column(s), a VCF record needs 8 (CHROM POS ID "
+            f"REF ALT QUAL FILTER INFO): {_snippet(line)}. Fix: separate the columns with tabs (not spaces), "
+            "write '.' for an empty field, or delete the line.")
+    chrom, pos, vcf_id, ref, alt = fields[:5]
+    if not chrom:
+        raise DataInputError(f"{where}: CHROM is empty. Fix: write the chromosome name (as in the FASTA) or "
+                             "delete the line.")
+    if not (pos.isascii() and pos.isdigit() and int(pos) > 0):
+        raise DataInputError(f"{where}: POS {pos!r} is not a positive integer (VCF positions are 1-based). "
+                             "Fix: correct the position or delete the line.")
+    if not ref or not set(ref.upper()) <= _REF_BASES:
+        raise DataInputError(f"{where}: REF {ref!r} is not a DNA allele (letters A, C, G, T, N). "
+                             "Fix: write the reference base(s) at POS, or delete the line.")
+    alts = tuple(alt.split(",")) if alt != "." else ()
+    return VcfRecord(number, chrom, int(pos), "" if vcf_id == "." else vcf_id, ref, alts)
+
+
+def read_vcf_records(path: str) -> Iterator[VcfRecord]:
+    """Records of a VCF (plain, gzip or bgzip) in file order, each checked before use.
+
+    Read here rather than through htslib: htslib answers a malformed line with a bare
+    "error parsing variant" (no line number) and crashes the process on a line without tabs.
+    """
+    opener = open if _vcf_compression(path) == "text" else gzip.open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="\n") as handle:
+        header = False
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            if not header:
+                if line.startswith("#CHROM"):
+                    header = True
+                elif not line.startswith("##"):
+                    raise DataInputError(
+                        f"{path}, line {number}: {_snippet(line)} comes before the VCF header line "
+                        "'#CHROM POS ID REF ALT QUAL FILTER INFO'. Fix: start the file with the VCF header "
+                        "('##fileformat=VCFv4.2', then the tab-separated #CHROM line).")
+                continue
+            yield _parse_record(path, number, line)
+    if not header:
+        raise DataInputError(f"{path}: no '#CHROM POS ID REF ALT QUAL FILTER INFO' header line: not a VCF. "
+                             "Fix: pass a VCF file (header '##fileformat=VCFv4.2', then the #CHROM line).")
+
+
+def _first_unsorted(path: str) -> str | None:
+    """Where the records stop being sorted (tabix needs each chromosome in one block, positions
+    ascending), or None. Reading every record also checks every line."""
+    done: set[str] = set()
+    chrom, pos = None, 0
+    for record in read_vcf_records(path):
+        if record.chrom != chrom:
+            if record.chrom in done:
+                return f"line {record.line}: {record.chrom} appears again after {chrom}"
+            done.add(record.chrom)
+            chrom, pos = record.chrom, 0
+        if record.pos < pos:
+            return f"line {record.line}: {chrom}:{record.pos} after {chrom}:{pos}"
+        pos = record.pos
+    return None
+
+
+def _new_vcf_name(path: str, tag: str) -> str:
+    """``in.vcf.gz`` -> ``in.<tag>.vcf.gz``: a new file beside the input, never the input itself."""
+    stem = path
+    for suffix in (".gz", ".bgz", ".vcf"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    return f"{stem}.{tag}.vcf.gz"
+
+
+def _pysam(code: str) -> str:
+    """``python -c '...'`` running ``code`` with pysam imported (paths as double-quoted literals)."""
+    return f"python -c {shlex.quote('import pysam; ' + code)}"
+
+
+def _tabix_code(path: str) -> str:
+    return f'pysam.tabix_index({json.dumps(path)}, preset="vcf")'
+
+
+def vcf_fix(path: str, compression: str, unsorted: bool) -> tuple[str, str]:
+    """(the fix as shell commands, the bgzipped + indexed file they leave) for a VCF tabix cannot read.
+
+    Each fix names htslib's tools and a pysam equivalent (bgzip/tabix are often not installed);
+    no command writes to ``path`` (``bgzip -c in > in`` would truncate the input before reading it).
+    """
+    q = shlex.quote
+    if unsorted:
+        out = _new_vcf_name(path, "sorted")
+        plain = out[: -len(".gz")]
+        records = f"(gzip -dcf {q(path)} | grep '^#'; gzip -dcf {q(path)} | grep -v '^#' | sort -k1,1 -k2,2n)"
+        return (f"`bcftools sort {q(path)} -Oz -o {q(out)} && tabix -p vcf {q(out)}`; without bcftools: "
+                f"`{records} > {q(plain)} && {_pysam(_tabix_code(plain))}` (pysam writes {out} and its index)"), out
+    if compression == "bgzf":
+        return f"`tabix -p vcf {q(path)}`; without htslib's tabix: `{_pysam(_tabix_code(path))}`", path
+    if compression == "gzip":
+        out = _new_vcf_name(path, "bgz")
+        code = (f'import gzip, shutil; out = pysam.BGZFile({json.dumps(out)}, "wb"); '
+                f"shutil.copyfileobj(gzip.open({json.dumps(path)}), out); out.close(); {_tabix_code(out)}")
+        return (f"`gzip -dc {q(path)} | bgzip > {q(out)} && tabix -p vcf {q(out)}`; "
+                f"without htslib: `{_pysam(code)}`"), out
+    out = _new_vcf_name(path, "bgz") if path.endswith(".gz") else path + ".gz"
+    code = f"pysam.tabix_compress({json.dumps(path)}, {json.dumps(out)}); {_tabix_code(out)}"
+    return f"`bgzip -c {q(path)} > {q(out)} && tabix -p vcf {q(out)}`; without htslib: `{_pysam(code)}`", out
+
+
 def check_vcf(path: str) -> None:
-    """Raise unless ``path`` is a bgzipped VCF with a tabix (.tbi) or CSI index beside it."""
+    """Raise unless ``path`` is a well-formed, sorted, bgzipped VCF with a tabix (.tbi) or CSI index.
+
+    Every record is read once (`read_vcf_records`), so a malformed line is reported with its line
+    number before htslib (kipoi-veff, tabix) meets it.
+    """
     if not os.path.isfile(path):
         raise DataInputError(f"{path}: VCF not found. Fix: check the path.")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    fix = f"Fix: `bgzip -c variants.vcf > {path if path.endswith('.gz') else path + '.gz'}` then `tabix -p vcf <that file>`."
-    if magic != _BGZF_MAGIC:
-        raise DataInputError(f"{path}: VCF is not bgzip-compressed (plain text or plain gzip). {fix}")
-    if not (os.path.exists(path + ".tbi") or os.path.exists(path + ".csi")):
-        raise DataInputError(f"{path}: VCF has no tabix index ({path}.tbi or .csi). {fix}")
+    compression = _vcf_compression(path)
+    indexed = os.path.exists(path + ".tbi") or os.path.exists(path + ".csi")
+    unsorted = _first_unsorted(path)
+    if unsorted:
+        fix, out = vcf_fix(path, compression, unsorted=True)
+        raise DataInputError(f"{path}, {unsorted}: VCF records are not sorted (each chromosome in one block, "
+                             f"positions ascending), so tabix cannot index it. Fix: sort into a new file: {fix}; "
+                             f"then pass {out}.")
+    if compression != "bgzf":
+        kind = "plain gzip: tabix cannot index it" if compression == "gzip" else "plain text"
+        fix, out = vcf_fix(path, compression, unsorted=False)
+        raise DataInputError(f"{path}: VCF is not bgzip-compressed ({kind}). Fix: write a bgzipped, indexed "
+                             f"copy: {fix}; then pass {out}.")
+    if not indexed:
+        fix, _ = vcf_fix(path, compression, unsorted=False)
+        raise DataInputError(f"{path}: VCF has no tabix index ({path}.tbi or .csi). Fix: {fix}.")
 
 
 class _GeneIndex:
@@ -154,7 +317,6 @@ def iter_variant_windows(
     VariantWindow
         In VCF order; a variant overlapping several windows yields one record per gene.
     """
-    import cyvcf2
     from kipoiseq import Interval, Variant  # imports kipoi (writes ~/.kipoi): only when scoring variants
     from kipoiseq.extractors import VariantSeqExtractor
 
@@ -176,16 +338,20 @@ def iter_variant_windows(
                 ref_cache.popitem(last=False)
         return ref_cache[gene.gene_id]
 
-    for record in tqdm(cyvcf2.VCF(vcf), desc="variants", unit=" records", disable=not progress):
+    for record in tqdm(read_vcf_records(vcf), desc="variants", unit=" records", disable=not progress):
         report.n_records += 1
-        start, ref = record.POS - 1, record.REF
-        label = f"{record.CHROM}:{record.POS}:{ref}>{','.join(record.ALT) or '.'}"
-        hits = index.overlapping(record.CHROM, start, start + len(ref))
+        start, ref = record.pos - 1, record.ref
+        label = f"{record.chrom}:{record.pos}:{ref}>{','.join(record.alts) or '.'}"
+        hits = index.overlapping(record.chrom, start, start + len(ref))
+        if hits and hits[0].chrom != record.chrom and not report.aliased:
+            report.aliased = True
+            warnings.warn(f"{vcf}: chromosome names are spelt differently from the gene table ({record.chrom!r} read "
+                          f"for {hits[0].chrom!r}); aliasing them.", stacklevel=2)
         if hits and reference.fetch(hits[0].chrom, start, start + len(ref)) != ref.upper():
             report.add("ref_mismatch", label)
             continue
-        for alt in record.ALT or [""]:
-            variant = Variant(record.CHROM, record.POS, ref, alt, id=record.ID or "")
+        for alt in record.alts or ("",):
+            variant = Variant(record.chrom, record.pos, ref, alt, id=record.vcf_id)
             if not _supported(alt):
                 report.add("unsupported", str(variant))
                 continue

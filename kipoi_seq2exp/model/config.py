@@ -22,6 +22,8 @@ from typing import Any, Literal, Union, get_args
 
 import yaml
 
+from ..config_io import check_field_types, check_instance_types, read_yaml
+
 Variant = Literal["soft", "hard"]
 Combine = Literal["released", "paper"]
 HardGradient = Literal["released", "straight_through"]
@@ -146,7 +148,8 @@ class ModelConfig:
     generator_concentration: float = 0.0
 
     def __post_init__(self) -> None:
-        self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s) for s in self.signals]
+        check_instance_types(self, "invalid model config")  # before validate() compares a '64' with 0
+        self.signals = [s if isinstance(s, SignalTrack) else _signal_from_dict(s, i) for i, s in enumerate(self.signals)]
         self.validate()
 
     @property
@@ -240,24 +243,31 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys are {sorted(known)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from err
 
     def to_yaml(self, path: Union[str, Path]) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "ModelConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = read_yaml(path) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of ModelConfig keys, got {type(data).__name__}. "
+                             "Fix: write one `key: value` per line (see ModelConfig).")
         if "model" in data and isinstance(data["model"], dict) and len(data) == 1:
             data = data["model"]
         return cls.from_dict(data, source=str(path))
 
 
-def _signal_from_dict(data: dict[str, Any]) -> SignalTrack:
+def _signal_from_dict(data: dict[str, Any], index: int) -> SignalTrack:
     known = {f.name for f in dataclasses.fields(SignalTrack)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"signal track: unknown key(s) {unknown}; valid keys are {sorted(known)}")
+    check_field_types(SignalTrack, data, f"invalid model config: signals[{index}]")
     return SignalTrack(**data)
 
 

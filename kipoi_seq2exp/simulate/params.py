@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ..config_io import read_yaml
+
 Range = tuple[int, int]
 LogNormal = tuple[float, float]
 
@@ -148,8 +150,7 @@ class SimParams:
 def load_params(path: str | Path) -> SimParams:
     """Read and validate a simulation params YAML; unknown or missing keys are errors."""
     path = Path(path)
-    with open(path) as handle:
-        raw = yaml.safe_load(handle)
+    raw = read_yaml(path)
     params = _build(SimParams, raw, f"{path}")
     _check_consistency(params, path)
     return params

@@ -21,7 +21,8 @@ from typing import Any, Optional, Sequence, Union, get_type_hints
 
 import yaml
 
-from ..data.config import DataConfig
+from ..config_io import check_field_types, check_instance_types, parse_yaml, read_yaml
+from ..data.config import DataConfig, HicOptions, SplitConfig, TrackConfig
 from ..data.errors import DataInputError
 from ..model import ModelConfig, preset
 
@@ -76,6 +77,7 @@ class TrainConfig:
     output_dir: str = "runs/seq2exp"
 
     def __post_init__(self) -> None:
+        check_instance_types(self, "TrainConfig")  # before validate() compares an 'abc' with 0
         self.betas = [float(b) for b in self.betas]
         self.validate()
 
@@ -214,6 +216,7 @@ def model_config_from_section(section: dict[str, Any], source: str) -> ModelConf
         raise ConfigError(f"{where}: expected a mapping of model keys, got {section!r}")
     _reject_unknown(ModelConfig, section, where, extra=("preset",))
     values = _coerce_numbers(ModelConfig, section)
+    check_field_types(ModelConfig, values, where, ConfigError)
     name = values.pop("preset", None)
     try:
         return preset(name, **values) if name else ModelConfig(**values)
@@ -230,10 +233,23 @@ def data_config_from_section(section: dict[str, Any], source: str,
     if missing:
         raise ConfigError(f"{where}: required key(s) {missing} not set. Fix: add them to the data section, or "
                           f"pass e.g. --set data.{missing[0]}=PATH")
+    check_data_types(section, where)
     try:
         return DataConfig.from_dict(section, base_dir=base_dir)
     except (DataInputError, TypeError, ValueError) as err:
         raise ConfigError(f"{where}: {err}") from err
+
+
+def check_data_types(section: dict[str, Any], where: str) -> None:
+    """ConfigError naming the key for a data value of the wrong type, nested sections included
+    (DataConfig's own checks would compare e.g. a quoted window with a number)."""
+    check_field_types(DataConfig, section, where, ConfigError)
+    for key, cls in (("hic", HicOptions), ("split", SplitConfig)):
+        if isinstance(section.get(key), dict):
+            check_field_types(cls, section[key], f"{where}, {key}", ConfigError)
+    for i, track in enumerate(section.get("tracks") or []):
+        if isinstance(track, dict):
+            check_field_types(TrackConfig, track, f"{where}, tracks[{i}]", ConfigError)
 
 
 def train_config_from_section(section: dict[str, Any], source: str) -> TrainConfig:
@@ -241,8 +257,10 @@ def train_config_from_section(section: dict[str, Any], source: str) -> TrainConf
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: expected a mapping of train keys, got {section!r}")
     _reject_unknown(TrainConfig, section, where)
+    values = _coerce_numbers(TrainConfig, section)
+    check_field_types(TrainConfig, values, where, ConfigError)
     try:
-        return TrainConfig(**_coerce_numbers(TrainConfig, section))
+        return TrainConfig(**values)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{where}: {err}") from err
 
@@ -272,7 +290,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {text!r}: expected SECTION.KEY=VALUE, e.g. train.max_steps=100")
     if path[0] not in SECTIONS:
         raise ConfigError(f"override {text!r}: unknown section {path[0]!r}; sections are {list(SECTIONS)}")
-    return path, yaml.safe_load(value)
+    return path, parse_yaml(value, f"override {text!r}", ConfigError)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -317,7 +335,7 @@ def load_run_config(name_or_path: Union[str, os.PathLike], overrides: Sequence[s
     to the current directory.
     """
     path = resolve_config_path(name_or_path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path, ConfigError) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with sections {list(SECTIONS)}")
     if isinstance(raw.get("data"), dict):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -42,17 +44,57 @@ class CheckpointError(ValueError):
     """A checkpoint that is not a kipoi-seq2exp training checkpoint, or does not fit the config."""
 
 
-def read_checkpoint(path: PathLike) -> dict[str, Any]:
-    """Load a kipoi-seq2exp Lightning checkpoint safely (``weights_only``: no code runs from the file)."""
+#: What to do with a checkpoint that holds code: never load it unsafely.
+_CODE_FIX = ("Fix: a checkpoint of the authors' code (divelab/AIRS) is imported with `seq2exp import-airs CKPT "
+             "--variant soft|hard --out DIR`; for anything else, write the checkpoint again with `seq2exp train` "
+             "from a source you trust.")
+
+
+def first_line(err: BaseException) -> str:
+    """The first sentence of an exception's message, without terminal colour codes (or its type name)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    line = text.splitlines()[0] if text else ""
+    return line.split(". ")[0].rstrip(".") or type(err).__name__
+
+
+def refused_globals(path: Path, err: BaseException) -> list[str]:
+    """The classes / functions (``module.name``) a weights-only load refused in ``path``, read off the
+    pickle's opcodes (nothing is imported or run), or off torch's message."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # not a zip checkpoint: torch's message still names the first one
+        return re.findall(r"GLOBAL ([\w.]+) was not an allowed global", str(err))
+
+
+def load_weights_only(path: PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: no code in the file can run. Every way it
+    fails becomes a `CheckpointError` naming the file and the fix (empty, truncated, code objects)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found. Fix: check the path (`seq2exp train` writes "
+                              "<output_dir>/checkpoints/best.ckpt and last.ckpt).")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the checkpoint file is empty (0 bytes): it was cut off while being written, "
+                              "copied or downloaded. Fix: write it again (`seq2exp train`) or copy / re-download it.")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling refuses foreign classes: e.g. an authors' (OmegaConf) checkpoint
-        raise CheckpointError(
-            f"{path}: not a kipoi-seq2exp training checkpoint ({type(err).__name__}: {str(err).splitlines()[0]}). "
-            "Checkpoints of the authors' code are imported with kipoi_seq2exp.model.airs_mapping instead.") from err
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = refused_globals(path, err)
+        if not refused:
+            raise CheckpointError(f"{path}: cannot unpickle the checkpoint ({first_line(err)}); the file is damaged "
+                                  "or not a PyTorch checkpoint. Fix: write it again or re-download it.") from err
+        raise CheckpointError(  # from None: torch's own text invites an unsafe load
+            f"{path}: refused: the checkpoint holds Python code objects ({', '.join(refused)}), which a weights-only "
+            f"load does not run; nothing from the file was executed. {_CODE_FIX}") from None
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first_line(err)}); the file is truncated "
+                              "or not a checkpoint. Fix: write it again (`seq2exp train`) or copy / re-download it "
+                              "and compare its checksum.") from err
+
+
+def read_checkpoint(path: PathLike) -> dict[str, Any]:
+    """Load a kipoi-seq2exp Lightning checkpoint safely (`load_weights_only`: no code runs from the file)."""
+    checkpoint = load_weights_only(path)
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hparams, dict) or "model" not in hparams or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not a kipoi-seq2exp training checkpoint (no model config in "
@@ -197,6 +239,7 @@ def load_exported(directory: PathLike) -> Seq2Exp:
     return model.eval()
 
 
-__all__ = ["export_checkpoint", "write_export", "load_exported", "read_checkpoint", "model_from_checkpoint", "check_same_model",
+__all__ = ["export_checkpoint", "write_export", "load_exported", "read_checkpoint", "load_weights_only", "first_line",
+           "model_from_checkpoint", "check_same_model",
            "metrics_sidecar", "CheckpointError", "EXPORT_FILES", "WEIGHTS_FILE", "CONFIG_FILE", "DATA_FILE",
            "METRICS_FILE", "CHECKPOINT_KEY"]

@@ -110,7 +110,7 @@ class Seq2ExpModule(pl.LightningModule):
         """Eval-mode predictions with the gene's identity; the same call the exported model makes."""
         out = self.model.predict(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"),
                                  signal_depth=batch.get("signal_depth"))
-        rows = {key: batch[key] for key in ("gene_id", "cell", "chrom", "start", "end", "strand") if key in batch}
+        rows = {key: batch[key] for key in ("gene_id", "cell", "chrom", "start", "end", "strand", "qc") if key in batch}
         rows["prediction"] = out.expression.float()
         rows["mask_ratio"] = out.mask_ratio.float()
         if "target" in batch:

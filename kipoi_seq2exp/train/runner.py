@@ -201,7 +201,8 @@ def record_scores(checkpoint: PathLike, scores: dict[str, Any]) -> Path:
 def predict(checkpoint: PathLike, out: PathLike, split: str = "all", config: Optional[PathLike] = None,
             overrides: Sequence[str] = ()) -> pd.DataFrame:
     """Predict every gene of ``split`` and write a TSV: gene_id, (cell, when the data config names
-    cells), chrom, start, end, strand, prediction, mask_ratio (and target where it has targets)."""
+    cells), chrom, start, end, strand, qc (window quality: 'ok' or why it is flagged), prediction,
+    mask_ratio (and target where it has targets)."""
     stored = read_checkpoint(checkpoint)
     run = resolve_run(config, overrides, stored, checkpoint)
     datamodule = Seq2ExpDataModule(run.data, run.train, predict_split=split)

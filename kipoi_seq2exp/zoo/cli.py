@@ -1,4 +1,4 @@
-"""``seq2exp register | example-args | score-variants | install-weights | sync-metrics``: the model-zoo
+"""``seq2exp register | example-args | get-example | score-variants | install-weights | sync-metrics``: the model-zoo
 subcommands (added to ``seq2exp`` by :mod:`kipoi_seq2exp.cli` through :func:`register`)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError
+from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError, unknown_member_message
 
 SOURCE_HELP = (f"kipoi model source holding the model (default {DEFAULT_SOURCE_NAME}, added by `seq2exp register`; "
                "'dir' takes MODEL as a folder path, e.g. /abs/path/model_zoo/Seq2Exp/K562)")
@@ -25,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=example_args_command)
+
+    p = subparsers.add_parser("get-example", help="copy a member's bundled example files into a folder and print "
+                              "their dataloader arguments (`kipoi get-example` copies nothing from a local source)")
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562")
+    p.add_argument("-o", "--output", default="example", metavar="DIR", help="folder to copy them to (default example)")
+    p.add_argument("--path", help=PATH_HELP)
+    p.set_defaults(func=get_example_command)
 
     p = subparsers.add_parser("score-variants", help="ref / alt / alt-ref expression of every gene whose window holds "
                               "a variant (SNVs and indels) to a TSV")
@@ -70,6 +77,15 @@ def example_args_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def get_example_command(args: argparse.Namespace) -> int:
+    from .source import copy_examples
+
+    copied = copy_examples(args.model, args.output, args.path)
+    print(f"Example files copied to: {os.path.abspath(args.output)}; dataloader arguments:", file=sys.stderr)
+    print(json.dumps(copied))
+    return 0
+
+
 def score_variants_command(args: argparse.Namespace) -> int:
     from kipoi_utils.utils import parse_json_file_str_or_arglist
 
@@ -101,8 +117,7 @@ def load_model(name: str, source: str):
             raise ZooError(f"{name}: not a model folder of a kipoi model group "
                            f"(e.g. /path/model_zoo/{GROUP}/Demo-soft).")
         available = [m for m in sources[source].list_models().model if m.startswith(GROUP + "/")]
-        raise ZooError(f"unknown model {name!r} in kipoi source {source!r}; available: {available}. "
-                       "Fix: use one of these names.")
+        raise ZooError(unknown_member_message(name, source, available))
     return kipoi.get_model(name, source=source)
 
 

@@ -18,8 +18,17 @@ Each shim is small, idempotent, and fixes one measured failure (``tests/test_zoo
 - :func:`veff_windows_from_chromosome_start`: a window that starts before base 1 (a gene within L/2
   of a chromosome start; its metadata start is negative) makes kipoi-veff query the VCF at
   "chr:-N-M", which finds nothing: variants of those genes were silently left out.
+- :func:`gene_ids_in_every_output`: ``kipoi predict`` without ``--keep_metadata`` wrote predictions
+  with no gene id (and no window-quality flag): rows that cannot be used.
 - :func:`one_line_cli_errors`: the ``kipoi`` / ``kipoi_veff`` command lines print a traceback for a
   bad input file; ours prints the actionable message alone.
+- :func:`unknown_member_lists_members`: kipoi reports a misspelt member (``Seq2Exp/K526``) as
+  "model ... doesn't exist" at the end of a traceback; ours lists the group's members. Also applied
+  by ``register_source`` in a process that already imported kipoi (kipoi looks a member up before
+  it imports any of our code, so the ``kipoi`` command line itself keeps its own message).
+- :func:`quiet_known_warnings`: third-party warnings every run printed and nobody can act on
+  (kipoiseq's dataloaders carry a ``postprocessing`` key kipoi no longer knows: three "Unrecognized
+  fields" lines; setuptools' ``pkg_resources`` deprecation). Each is matched by its exact text.
 
 setuptools needs no shim: it is pinned below 81 (kipoi's CLI imports ``pkg_resources`` at start-up,
 before any of our code can run).
@@ -30,6 +39,7 @@ import functools
 import logging
 import os
 import sys
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -164,6 +174,28 @@ def veff_windows_from_chromosome_start() -> None:
     _wrap_once(snv_predict, "_overlap_vcf_region", make)
 
 
+#: Metadata fields every ``kipoi predict`` output of ours keeps, even without ``--keep_metadata``.
+ALWAYS_KEPT_METADATA = ("gene_id", "qc")
+
+
+def gene_ids_in_every_output() -> None:
+    """Keep ``metadata/gene_id`` and ``metadata/qc`` in ``kipoi predict`` outputs without ``--keep_metadata``:
+    a prediction row that does not say which gene it is, or whether its window was readable, cannot be used."""
+    import kipoi.cli.main
+
+    def make(original: Callable) -> Callable:
+        def prepare_batch(dl_batch, pred_batch, keep_inputs=False, keep_metadata=False):
+            metadata = dl_batch.get("metadata")
+            ours = isinstance(metadata, dict) and all(key in metadata for key in ALWAYS_KEPT_METADATA)
+            out = original(dl_batch, pred_batch, keep_inputs=keep_inputs, keep_metadata=keep_metadata)
+            if ours and not keep_metadata:
+                out["metadata"] = {key: metadata[key] for key in ALWAYS_KEPT_METADATA}
+            return out
+        return prepare_batch
+
+    _wrap_once(kipoi.cli.main, "prepare_batch", make)
+
+
 def _user_error_types() -> tuple[type, ...]:
     from ..data.errors import DataInputError
     from .source import ZooError
@@ -196,6 +228,69 @@ def one_line_cli_errors() -> None:
     _wrap_once(sys, "excepthook", make)
 
 
+def unknown_member_lists_members() -> None:
+    """Make kipoi's "model Seq2Exp/K526 doesn't exist" a ZooError listing the group's members, for
+    sources that hold the Seq2Exp group (other sources and names keep kipoi's error)."""
+    import kipoi.sources
+
+    def make(original: Callable) -> Callable:
+        def assert_is_component(self, component, which="model"):
+            try:
+                return original(self, component, which)
+            except ValueError as err:
+                message = _unknown_member(self, component)
+                if message is None:
+                    raise
+                from .source import ZooError
+
+                raise ZooError(message) from err
+        return assert_is_component
+
+    _wrap_once(kipoi.sources.LocalSource, "assert_is_component", make)
+
+
+def _unknown_member(source: Any, component: str) -> str | None:
+    """The member-list message for ``component`` in a source holding the Seq2Exp group, else None."""
+    from .source import GROUP, member_names, unknown_member_message
+
+    group_dir = os.path.join(source.local_path, GROUP)
+    in_group = os.path.normpath(component).startswith(GROUP + os.sep)
+    if not in_group or not os.path.isfile(os.path.join(group_dir, "models.tsv")):
+        return None
+    return unknown_member_message(component, source.name or source.local_path, member_names(group_dir))
+
+
+#: (logger, exact message start) of third-party log records that are dropped.
+QUIET_LOG_RECORDS = (
+    ("kipoi_utils.external.related.mixins", "Unrecognized fields for DataLoaderDescription: {'postprocessing'}"),
+)
+#: (message regex, category) of third-party warnings that are ignored.
+QUIET_WARNINGS = (
+    (r"pkg_resources is deprecated as an API", UserWarning),
+)
+
+
+class _DropRecords(logging.Filter):
+    """Drops the log records whose message starts with ``start``; every other record passes."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+def quiet_known_warnings() -> None:
+    """Silence exactly the known third-party warnings of `QUIET_LOG_RECORDS` and `QUIET_WARNINGS`."""
+    for name, start in QUIET_LOG_RECORDS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropRecords) and f.start == start for f in logger.filters):
+            logger.addFilter(_DropRecords(start))
+    for message, category in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
 SHIMS: tuple[Callable[[], None], ...] = (
     restore_numpy_aliases,
     default_pyvcf_info_type_code,
@@ -203,7 +298,10 @@ SHIMS: tuple[Callable[[], None], ...] = (
     strict_dataloader_kwargs,
     indexed_vcf_for_veff,
     veff_windows_from_chromosome_start,
+    gene_ids_in_every_output,
     one_line_cli_errors,
+    unknown_member_lists_members,
+    quiet_known_warnings,
 )
 
 

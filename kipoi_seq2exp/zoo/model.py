@@ -7,8 +7,10 @@ on the GPU when there is one, else the CPU, and predicts under ``torch.no_grad``
 - ``predict_on_batch(x)``: the expression, shape (batch,): a single array, as kipoi-veff needs;
 - ``predict_activation_on_batch(x, layer="mask")`` (``kipoi predict --layer mask``): a dict with
   ``expression`` (batch,) and ``mask`` (batch, length), the learned per-base mask of the window
-  (soft: the mask Beta's mean in [0, 1]; hard: 0/1), central 2 kb forced to 1; ``layer="mask:N"``
-  averages it over N-bp bins (batch, length / N), e.g. for TSV output.
+  (soft: the mask Beta's mean in [0, 1]; hard: 0/1), central 2 kb forced to 1, in genome orientation
+  (index 0 = the window's leftmost base on the forward strand); ``layer="mask:N"`` averages it over
+  N-bp bins (batch, length / N), e.g. for TSV output; ``:gene`` appended (``mask:gene``,
+  ``mask:100:gene``) reverses minus-strand genes' masks so that index 0 is upstream of the gene.
 
 Importing this module applies the kipoi / kipoi-veff compatibility shims (:mod:`.compat`).
 """
@@ -65,15 +67,33 @@ def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: s
         )
 
 
-def mask_bin_of(layer: str, window: int) -> int:
-    """Bin size (bp) asked for by ``--layer``: 'mask' = 1 (per base), 'mask:N' = N (must divide the window)."""
-    name, _, size = str(layer).partition(":")
-    if name != MASK_LAYER or (size and not size.isdigit()):
-        raise ZooError(f"unknown layer {layer!r}; use 'mask' (per-base mask) or 'mask:N' (mean over N-bp bins).")
-    bin_size = int(size) if size else 1
+@dataclass(frozen=True)
+class MaskLayer:
+    """What ``--layer`` asks for: 'mask[:N][:gene]' = the mask, averaged over N-bp bins, in gene orientation."""
+
+    bin_size: int = 1
+    gene_orientation: bool = False
+
+
+def mask_layer_of(layer: str, window: int) -> MaskLayer:
+    """Parse ``--layer``: 'mask' (per base, genome orientation), 'mask:N' (N-bp bins, N divides the window),
+    and either with ':gene' appended (minus-strand genes' masks reversed, so index 0 is upstream)."""
+    name, *options = str(layer).split(":")
+    gene = bool(options) and options[-1] == "gene"
+    options = options[:-1] if gene else options
+    if name != MASK_LAYER or len(options) > 1 or (options and not options[0].isdigit()):
+        raise ZooError(f"unknown layer {layer!r}; use 'mask' (per-base mask), 'mask:N' (mean over N-bp bins), "
+                       "or either with ':gene' appended (gene orientation).")
+    bin_size = int(options[0]) if options else 1
     if bin_size < 1 or window % bin_size:
         raise ZooError(f"layer {layer!r}: the bin size must be a positive divisor of the window ({window} bp).")
-    return bin_size
+    return MaskLayer(bin_size, gene)
+
+
+def in_gene_orientation(mask: np.ndarray, strand: np.ndarray) -> np.ndarray:
+    """(batch, length) mask with the rows of minus-strand genes (``strand`` < 0, shape (batch,) or (batch, 1)) reversed."""
+    minus = np.asarray(strand, dtype=np.float32).reshape(len(mask)) < 0
+    return np.where(minus[:, None], mask[:, ::-1], mask)
 
 
 def bin_mask(mask: np.ndarray, bin_size: int) -> np.ndarray:
@@ -149,12 +169,17 @@ class Seq2ExpModel(BaseModel, LayerActivationMixin):
         return self.predict(x).expression.float().cpu().numpy()
 
     def predict_activation_on_batch(self, x: dict, layer: str, pre_nonlinearity: bool = False) -> dict:
-        """``expression`` (batch,) and the learned ``mask`` (batch, length / N) for layer 'mask' or 'mask:N'."""
-        bin_size = mask_bin_of(layer, self.window)
+        """``expression`` (batch,) and the learned ``mask`` (batch, length / N) for layer 'mask[:N][:gene]'."""
+        request = mask_layer_of(layer, self.window)
+        if request.gene_orientation and (not isinstance(x, dict) or "strand" not in x):
+            raise ZooError(f"layer {layer!r} needs the gene's strand: the dataloader's `strand` input "
+                           "(kipoi_seq2exp's Seq2Exp dataloader gives it). Fix: use that dataloader, or drop ':gene'.")
         out = self.predict(x)
         mask = out.mask.float().cpu().numpy()
-        return {"expression": out.expression.float().cpu().numpy(), "mask": bin_mask(mask, bin_size)}
+        if request.gene_orientation:
+            mask = in_gene_orientation(mask, x["strand"])
+        return {"expression": out.expression.float().cpu().numpy(), "mask": bin_mask(mask, request.bin_size)}
 
 
-__all__ = ["Seq2ExpModel", "VariantEffectSpec", "load_member_model", "check_config_matches", "mask_bin_of",
-           "bin_mask"]
+__all__ = ["MaskLayer", "Seq2ExpModel", "VariantEffectSpec", "load_member_model", "check_config_matches",
+           "mask_layer_of", "in_gene_orientation", "bin_mask"]

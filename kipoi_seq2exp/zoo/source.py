@@ -95,6 +95,9 @@ def register_source(name: str = DEFAULT_SOURCE_NAME, path: str | os.PathLike | N
         import kipoi
         from kipoi.sources import LocalSource
 
+        from .compat import unknown_member_lists_members
+
+        unknown_member_lists_members()
         kipoi.config.add_source(name, LocalSource(str(source), name=name))
     return changed
 
@@ -135,14 +138,25 @@ def _without_comments(lines):
     return (line for line in lines if not line.startswith("#"))
 
 
+def member_names(group_dir: str | os.PathLike) -> list[str]:
+    """``Seq2Exp/<member>`` for every row of the group's models.tsv, in file order."""
+    return [f"{GROUP}/{row['model']}" for row in read_members(group_dir)]
+
+
+def unknown_member_message(name: str, source: str, members: list[str]) -> str:
+    """One line for a member name that the source does not list (kipoi's own is a traceback)."""
+    return (f"unknown model {name!r} in kipoi source {source!r}; available: {members}. "
+            f"Fix: use one of these names (`kipoi ls {GROUP} --source {source}` lists them with their doc).")
+
+
 def member_row(name: str, source_dir: str | os.PathLike | None = None) -> tuple[Path, dict[str, str]]:
     """Folder and models.tsv row of member ``Seq2Exp/<member>`` (or ``<member>``); ZooError if unknown."""
     group_dir = find_source_dir(source_dir) / GROUP
     member = name.split("/", 1)[1] if name.startswith(GROUP + "/") else name
     rows = {row["model"]: row for row in read_members(group_dir)}
     if member not in rows:
-        known = [f"{GROUP}/{m}" for m in rows]
-        raise ZooError(f"unknown model {name!r}; the {GROUP} group has {known}. Fix: use one of these names.")
+        raise ZooError(f"unknown model {name!r}; the {GROUP} group has {member_names(group_dir)}. "
+                       "Fix: use one of these names.")
     return group_dir / member, rows[member]
 
 
@@ -157,6 +171,31 @@ def example_dataloader_args(name: str, source_dir: str | os.PathLike | None = No
     examples = descr.download_example(output_dir=str(group_dir), dry_run=True)
     return {key: str((group_dir / value).resolve()) if isinstance(value, str) and (group_dir / value).exists()
             else value for key, value in examples.items()}
+
+
+#: Index files read together with an example file; copied along with it.
+_EXAMPLE_SIDECARS = (".fai", ".gzi", ".tbi", ".csi")
+
+
+def copy_examples(name: str, out_dir: str | os.PathLike, source_dir: str | os.PathLike | None = None) -> dict:
+    """Copy the member's example files (and their indexes) into ``out_dir``; returns its example
+    dataloader arguments pointing at the copies. What ``kipoi get-example -o`` does for remote
+    examples only: for a local source it writes nothing (see `example_dataloader_args`)."""
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for key, value in example_dataloader_args(name, source_dir).items():
+        if not (isinstance(value, str) and Path(value).is_file()):
+            copied[key] = value
+            continue
+        if str(out / Path(value).name) in copied.values():
+            raise ZooError(f"{name}: two example files are named {Path(value).name!r}; they cannot share {out}. "
+                           "Fix: rename one in the member's dataloader-template.yaml.")
+        for sidecar in [Path(value)] + [Path(value + ext) for ext in _EXAMPLE_SIDECARS]:
+            if sidecar.is_file():
+                shutil.copy2(sidecar, out / sidecar.name)
+        copied[key] = str(out / Path(value).name)
+    return copied
 
 
 def readme_section(train_config: str) -> str:

@@ -30,7 +30,8 @@ class VariantScore:
 
     ``pos`` is 1-based (VCF); ``tss`` 0-based (gene table). ``tss_distance`` is strand-aware: bp from
     the TSS to the variant's first base along the gene's direction of transcription (negative =
-    upstream). Expressions are predicted log10(CAGE + 1); ``delta`` = alt - ref.
+    upstream). Expressions are predicted log10(CAGE + 1); ``delta`` = alt - ref; ``qc`` says whether
+    the gene's window could be read (see `kipoi_seq2exp.data.qc`).
     """
 
     chrom: str
@@ -45,6 +46,7 @@ class VariantScore:
     ref_expression: float
     alt_expression: float
     delta: float
+    qc: str  # the gene window's quality (`WindowQC.label`): 'ok', or why it is flagged
 
 
 def tss_distance(position0: int, tss: int, strand: str) -> int:
@@ -128,7 +130,8 @@ def _score_batch(model, genes: _GeneInputs, items: list[VariantWindow]) -> list[
         scores.append(VariantScore(
             chrom=v.chrom, pos=v.pos, vcf_id=v.id or ".", ref=v.ref, alt=v.alt, gene_id=gene.gene_id,
             gene_strand=gene.strand, tss=gene.tss, tss_distance=tss_distance(v.pos - 1, gene.tss, gene.strand),
-            ref_expression=ref_value, alt_expression=float(alt_value), delta=float(alt_value) - ref_value))
+            ref_expression=ref_value, alt_expression=float(alt_value), delta=float(alt_value) - ref_value,
+            qc=genes.windows.qc[genes.index[gene.gene_id]].label))
     return scores
 
 
