@@ -30,7 +30,7 @@ from kipoi_seq2exp.evaluate.model_run import evaluation_windows, simulated_data_
 from kipoi_seq2exp.evaluate.windows import GeneWindow
 from kipoi_seq2exp.model import Seq2Exp
 from kipoi_seq2exp.model.stem import bin_mean, to_bases
-from kipoi_seq2exp.simulate import embedded_dir
+from kipoi_seq2exp.simulate import SIM_FILES, embedded_dir
 from kipoi_seq2exp.train.config import load_run_config
 
 RESULTS = Path(__file__).parent / "results"
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     sim = args.sim or embedded_dir()
     model = Seq2Exp(load_run_config("demo_soft").model)
-    elements = pd.read_csv(Path(sim) / "elements.tsv", sep="\t")
+    elements = pd.read_csv(SIM_FILES.path(sim, "elements"), sep="\t")
     train = WindowDataset(simulated_data_config(sim, model), subset="train")
     test = WindowDataset(simulated_data_config(sim, model), subset="test")
     before = probe_auroc(model, test, elements)

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from kipoi_seq2exp.data.dataset import WindowDataset
 from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, simulated_data_config
 from kipoi_seq2exp.interpret import generator_spread, influence_profile
-from kipoi_seq2exp.simulate import embedded_dir
+from kipoi_seq2exp.simulate import SIM_FILES, embedded_dir
 from kipoi_seq2exp.train.config import load_run_config
 from kipoi_seq2exp.train.export import model_from_checkpoint, read_checkpoint
 from kipoi_seq2exp.train.runner import fit
@@ -70,15 +70,17 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                                    "predictor_dna centre, no KL, mask budget 0.1, generator at fixed concentration 10"),
     "budget": ("demo_soft", ["model.predictor_dna=centre", "model.kl_weight=0.0", "model.mask_budget=0.1"],
                "predictor_dna centre, no KL, a mask budget (mean mask outside the centre <= 0.1)"),
+    "dna_mask": ("demo_soft", ["model.predictor_dna=centre", "model.signal_scale=0.01", "model.kl_weight=0.0"],
+                 "mask from the DNA alone (signal Beta x0.01), predictor_dna centre, no KL: open tokens only count "
+                 "through a sequence-gated mask"),
 }
 
 
 def sim_overrides(sim: Path) -> list[str]:
-    """Data overrides that point a demo config at another simulated genome (same file names)."""
-    files = {"fasta": "genome.fa", "gene_table": "genes.tsv", "mrna_features": "mrna_features.tsv",
-             "expression": "expression.tsv", "tracks.0.path": "h3k27ac.bw", "tracks.1.path": "dnase.bw",
-             "tracks.2.path": "hic_5kb.cool"}
-    return [f"data.{key}={sim / name}" for key, name in files.items()]
+    """Data overrides that point a demo config at another simulated genome (the demo configs' track order)."""
+    keys = {"fasta": "fasta", "gene_table": "genes", "mrna_features": "mrna_features", "expression": "expression",
+            "tracks.0.path": "h3k27ac", "tracks.1.path": "dnase", "tracks.2.path": "hic"}
+    return [f"data.{key}={SIM_FILES.path(sim, name)}" for key, name in keys.items()]
 
 
 def run_dir(name: str, sim: Path | None) -> Path:

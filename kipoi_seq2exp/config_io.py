@@ -114,8 +114,19 @@ def _default_of(field: dataclasses.Field) -> Optional[str]:
         value = field.default_factory()
     else:
         return None
-    return yaml.safe_dump(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value,
-                          default_flow_style=True).strip().removesuffix("...").strip()
+    try:
+        return yaml.safe_dump(_plain(value), default_flow_style=True).strip().removesuffix("...").strip()
+    except yaml.YAMLError:  # a default YAML cannot show: the message goes without an example
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A default as YAML-dumpable data: dataclasses (also inside lists) as mappings."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def type_error_message(cls: type, key: str, value: Any) -> Optional[str]:

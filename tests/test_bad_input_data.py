@@ -184,10 +184,13 @@ def test_expression_rows_of_unknown_genes_are_warned_about(files, tmp_path):
     table = tmp_path / "expression.tsv"
     write_table(table, [{"gene_id": "g1", "expression": 9}, {"gene_id": "g1.5", "expression": 1},
                         {"gene_id": "other", "expression": 2}])
-    with pytest.warns(UserWarning, match=r"expression\.tsv: 2 of 3 rows of the expression table name genes that are "
-                                         r"not in the gene table \(e\.g\. \['g1\.5', 'other'\]\)"):
+    with pytest.warns(UserWarning, match=r"expression\.tsv: 1 of 2 genes have no value, and 2 rows of the expression "
+                                         r"table name genes that are not in the gene table \(e\.g\. \['g1\.5', 'other'\]\)"):
         values = read_targets(str(table), "expression", "log10p1", ["g1", "g2"])
     np.testing.assert_allclose(values, [1.0, np.nan])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a gene table that is a subset of the expression table is normal use
+        np.testing.assert_allclose(read_targets(str(table), "expression", "log10p1", ["g1"]), [1.0])
 
 
 def test_kipoi_dataloader_warns_about_genes_without_a_target(files, tmp_path):
@@ -204,3 +207,21 @@ def test_invalid_data_config_yaml_names_the_file_and_line(tmp_path):
     path.write_text("fasta: genome.fa\ngene_table: [genes.tsv\n")
     with pytest.raises(DataInputError, match=r"data\.yaml, line 3, column 1: not valid YAML"):
         DataConfig.from_yaml(path)
+
+
+def test_padding_past_a_short_chromosome_flags_but_does_not_refuse(tmp_path):
+    genes = [{"gene_id": "mt", "chrom": "chrM", "tss": 400, "strand": "+"}, GENES[0]]
+    paths = write_demo_genome(tmp_path, {"chr1": 12_000, "chrM": 800}, genes, bin_size=100)
+    with pytest.warns(UserWarning, match=r"1 of 2 gene windows are flagged .*mt \(N 60%\)"):
+        dataset = Seq2ExpDataset(paths["fasta"], paths["genes"], dnase_bigwig=paths["dnase"], signals="dnase", window=L)
+    assert dataset[0]["metadata"]["qc"] == "N 60%" and dataset[1]["metadata"]["qc"] == "ok"
+
+
+def test_data_config_yaml_types_are_checked_and_null_sections_mean_defaults(tmp_path):
+    path = tmp_path / "data.yaml"
+    path.write_text("fasta: genome.fa\ngene_table: genes.tsv\nwindow: '2000'\n")
+    with pytest.raises(DataInputError, match=r"DataConfig: window must be an integer, got '2000' \(text\)"):
+        DataConfig.from_yaml(path)
+    path.write_text("fasta: genome.fa\ngene_table: genes.tsv\nhic: null\nsplit: null\n")
+    config = DataConfig.from_yaml(path)
+    assert config.hic == HicOptions() and config.window == 200_000

@@ -64,7 +64,7 @@ MALFORMED = {
     "pos_not_integer": ("chr1\tabc\tx\tA\tC\t.\tPASS\t.", r"POS 'abc' is not a positive integer"),
     "pos_zero": ("chr1\t0\tx\tA\tC\t.\tPASS\t.", r"POS '0' is not a positive integer"),
     "spaces_not_tabs": ("chr1 3050 x A C . PASS .", r"VCF record has 1 tab-separated column"),
-    "empty_ref": ("chr1\t3050\tx\t\tC\t.\tPASS\t.", r"REF '' is not a DNA allele"),
+    "empty_ref": ("chr1\t3050\tx\t\tC\t.\tPASS\t.", r"REF '' is not a DNA allele \(letters A, C, G, T, N or IUPAC codes\)"),
     "empty_line": ("", r"empty line among the VCF records"),
     "hash_line": ("#note", r"'#' line after the #CHROM header line"),
 }

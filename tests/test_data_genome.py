@@ -139,3 +139,34 @@ def test_garbage_fasta_index_is_an_error(fasta):
         handle.write("chr1\tnot-a-number\n")
     with pytest.raises(DataInputError, match=r"line 1 is not a FASTA index row"):
         FastaWindows(fasta)
+
+
+@pytest.mark.parametrize("text, last", [
+    (">chr1 a description\r\nACGTACGT\r\nACG\r\n>chr2\r\nTTTT\r\n", "TTTT"),   # CRLF, text after the name
+    (">chr1\nACGTACGT\nACG\n>chr2\nTTTT", "TTTT"),                              # no newline at the end
+    (">chr0\n>chr1\nACGTACGT\n>chr2\nGGCC\n", "GGCC"),                          # an empty sequence
+    (">chr1 " + "x" * 10_000 + "\nACGTACGT\n>chr2\nGGCC\n", "GGCC"),            # a header longer than any read
+    (">chr1\nACGT\nACGT\n>chr2\nGGCC\n", "GGCC"),                               # sequences of whole lines
+], ids=["crlf", "no-final-newline", "empty-record", "long-header", "whole-lines"])
+def test_fresh_index_of_unusual_fasta_layouts_is_accepted(tmp_path, text, last):
+    path = tmp_path / "genome.fa"
+    path.write_bytes(text.encode())
+    assert FastaWindows(str(path)).fetch("chr2", 0, 4) == last
+    assert FastaWindows(str(path)).fetch("chr2", 0, 4) == last  # again, through the index now on disk
+
+
+def test_stale_index_after_the_last_sequence_grew_by_whole_lines(tmp_path):
+    path = tmp_path / "genome.fa"
+    path.write_text(">chr1\nACGT\nACGT\n")
+    FastaWindows(str(path))
+    path.write_text(">chr1\nACGT\nACGT\nACGT\n")
+    with pytest.raises(DataInputError, match=r"'chr1' is 8 bases long by the index, but the FASTA's sequence goes on"):
+        FastaWindows(str(path))
+
+
+def test_short_fasta_index_row_is_an_error(fasta):
+    FastaWindows(fasta)
+    with open(fasta + ".fai", "w") as handle:
+        handle.write("chr1\t5000\t6\n")
+    with pytest.raises(DataInputError, match=r"line 1 is not a FASTA index row"):
+        FastaWindows(fasta)

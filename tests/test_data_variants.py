@@ -161,3 +161,11 @@ def test_vcf_with_ensembl_chromosome_names(world):
     assert sum("spelt differently" in str(w.message) for w in caught) == 1  # once per file
     assert [w.gene.gene_id for w in windows] == ["g1", "g2"] and report.n_outside == 0
     assert np.flatnonzero((windows[0].ref_onehot != windows[0].alt_onehot).any(axis=1)).tolist() == [1000]
+
+
+def test_iupac_ref_is_skipped_as_a_ref_mismatch_not_an_error(world):
+    vcf = write_vcf(world["folder"] / "iupac.vcf.gz", SIZES, [("chr1", 3002, "iupac", "M", "A"), SNV])
+    report = VariantReport()
+    windows = list(iter_variant_windows(vcf, world["genes"], world["fasta"], L, report=report, progress=False))
+    assert report.n_ref_mismatch == 1 and report.ref_mismatch == ["chr1:3002:M>A"]
+    assert [w.variant.id for w in windows] == ["snv", "snv"]  # the next record is still scored (g1, g2)

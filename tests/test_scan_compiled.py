@@ -6,6 +6,7 @@ optional argument on and off. The kernels compute in float32; the reference runs
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import shutil
 import warnings
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from kipoi_seq2exp.ops import build
 from kipoi_seq2exp.ops import scan_compiled as sc
 from kipoi_seq2exp.ops.selective_scan import selective_scan, selective_scan_reference
 
@@ -225,28 +227,30 @@ def test_unknown_kernel_names_are_rejected(monkeypatch):
         sc.selected_kernel()
 
 
-def test_without_built_libraries_the_dispatcher_falls_back_to_chunked_and_warns_once(monkeypatch, tmp_path):
-    monkeypatch.setattr(sc, "library_path", lambda name: tmp_path / f"_scan_{name}.so")
+def test_without_a_compiler_the_dispatcher_falls_back_to_chunked_and_warns_once(monkeypatch, tmp_path):
+    monkeypatch.setenv(build.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    monkeypatch.setattr(sc, "_built", functools.lru_cache(maxsize=None)(sc._built.__wrapped__))
     monkeypatch.setattr(sc, "_forced_kernel", None)
     monkeypatch.setattr(sc, "_warned_unavailable", False)
     monkeypatch.delenv(sc.ENV_KERNEL, raising=False)
     monkeypatch.delenv(dispatch.ENV_BACKEND, raising=False)
     monkeypatch.setattr(dispatch, "_forced_backend", None)
     assert sc.available_kernels() == ()
-    with pytest.warns(RuntimeWarning, match="generic: not built at install time.*chunked scan"):
+    with pytest.warns(RuntimeWarning, match=r"generic: it could not be compiled \(no C\+\+ compiler.*chunked scan"):
         assert dispatch.resolve_backend(torch.device("cpu")) == "chunked"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not sc.is_available()
     monkeypatch.setenv(sc.ENV_KERNEL, "generic")
-    with pytest.raises(RuntimeError, match="generic selective-scan kernel: not built at install time"):
+    with pytest.raises(RuntimeError, match="generic selective-scan kernel: it could not be compiled.*to build it, install"):
         sc.selected_kernel()
 
 
 @needs_kernel
 def test_library_built_for_another_instruction_set_is_refused(monkeypatch, tmp_path):
-    shutil.copy(sc.library_path(KERNELS_HERE[-1]), tmp_path / "_scan_wrong.so")
-    monkeypatch.setattr(sc, "library_path", lambda name: tmp_path / "_scan_wrong.so")
+    shutil.copy(sc._built(KERNELS_HERE[-1]), tmp_path / "_scan_wrong.so")
+    monkeypatch.setattr(sc, "_built", lambda name: tmp_path / "_scan_wrong.so")
     monkeypatch.setattr(sc, "cpu_kernels", lambda: sc.KERNELS)  # loading runs none of its code
     other = next(k for k in sc.KERNELS if k != KERNELS_HERE[-1])
     with pytest.raises(RuntimeError, match="stale build"):
@@ -283,3 +287,15 @@ def test_kernels_share_torchs_openmp_runtime():
     mapped = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
               if any(name in line for name in ("libgomp", "libiomp", "libomp"))}
     assert len(mapped) == 1, mapped
+
+
+def test_kernel_is_built_once_per_source_version_with_one_line(monkeypatch, tmp_path, capfd):
+    monkeypatch.setenv(build.ENV_CACHE, str(tmp_path))
+    path = build.build_library("generic")
+    assert path.parent.parent == tmp_path and path.is_file()
+    assert capfd.readouterr().err.count("compiling the generic CPU selective-scan kernel") == 1
+    assert build.build_library("generic") == path and capfd.readouterr().err == ""  # cached: no second build
+    source = tmp_path / "selective_scan.cpp"
+    source.write_text(build.SOURCE.read_text() + "\n// edited\n")
+    monkeypatch.setattr(build, "SOURCE", source)
+    assert build.library_path("generic") != path  # an edited source gets a library of its own

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 
 from .importer import import_airs
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("import-airs", help="import an authors' released Seq2Exp checkpoint as a zoo member",
-                              description="Reads the .ckpt without executing pickled code, infers the model "
+    p = add_command(subparsers, "import-airs", description="Reads the .ckpt without executing pickled code, infers the model "
                                           "configuration from its tensors, and writes weights + config + provenance.")
     p.add_argument("checkpoint", help="the authors' Lightning .ckpt (K562/GM12878, soft or hard)")
     p.add_argument("--variant", required=True, choices=["soft", "hard"], help="released variant of the checkpoint")

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..config_io import read_yaml
+from ..config_io import check_field_types, read_yaml
 from .errors import DataInputError
 from .qc import MAX_N_FRACTION
 
@@ -100,6 +100,20 @@ def paper_tracks(
 def accessibility_tracks(dnase: str | None = None) -> list[TrackConfig]:
     """One accessibility channel (DNase-seq or ATAC-seq bigWig), e.g. for the real chr22 data."""
     return [TrackConfig("DNase", dnase, "bigwig")]
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """DataInputError naming the key for a value of the wrong type, nested sections included (the
+    checks in `DataConfig.validate` would otherwise compare e.g. a quoted window with a number).
+    null stands for the default, as `DataConfig.from_dict` reads it."""
+    plain = {k: v for k, v in data.items() if v is not None and k != "joint_cells"}  # joint_cells: own message
+    check_field_types(DataConfig, plain, "DataConfig", DataInputError)
+    for key, cls in (("hic", HicOptions), ("split", SplitConfig)):
+        if isinstance(data.get(key), dict):
+            check_field_types(cls, data[key], f"DataConfig.{key}", DataInputError)
+    for i, track in enumerate(data.get("tracks") or []):
+        if isinstance(track, dict):
+            check_field_types(TrackConfig, track, f"DataConfig.tracks[{i}]", DataInputError)
 
 
 @dataclass
@@ -219,6 +233,7 @@ class DataConfig:
         """Build from a plain dict; unknown keys raise; relative paths resolve against ``base_dir``."""
         data = dict(data)
         _reject_unknown(data, cls, "DataConfig")
+        _check_types(data)
         tracks = _tracks_from_dicts(data.pop("tracks", None), "DataConfig.tracks")
         joint = []
         cells = data.pop("joint_cells", None) or []

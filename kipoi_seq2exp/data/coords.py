@@ -66,6 +66,12 @@ def chrom_aliases(chrom: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def warn_alias(source: str, name: str, chrom: str) -> None:
+    """Say once per file that it spells chromosomes differently from the gene table (kept working)."""
+    warnings.warn(f"{source}: chromosome names are spelt differently from the gene table ({name!r} read for "
+                  f"{chrom!r}); aliasing them.", stacklevel=3)
+
+
 def resolve_chrom(chrom: str, available: Collection[str], source: str) -> str:
     """Name of ``chrom`` as spelled in a file holding ``available`` chromosomes.
 
@@ -129,8 +135,7 @@ class ProcessLocalFile:
         if chrom not in self._names:
             name = resolve_chrom(chrom, self.chrom_sizes, f"{self.kind} {self.path}")
             if name != chrom and not any(key != value for key, value in self._names.items()):
-                warnings.warn(f"{self.kind} {self.path}: chromosome names are spelt differently from the gene "
-                              f"table ({name!r} read for {chrom!r}); aliasing them.", stacklevel=2)
+                warn_alias(f"{self.kind} {self.path}", name, chrom)
             self._names[chrom] = name
         return self._names[chrom]
 

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from .config import SPLITS, DataConfig, TrackConfig
-from .coords import ProcessLocalFile, Window, check_same_lengths, window_around
+from .coords import ProcessLocalFile, Window, check_same_lengths, clip, window_around
 from .genes import (
     Gene,
     assign_split,
@@ -92,11 +92,16 @@ class GeneWindows:
         return checks
 
     def window_qc(self, index: int) -> WindowQC:
-        """Share of N bases in gene ``index``'s window, and its bigWig tracks that are empty there."""
+        """Share of N bases in gene ``index``'s window (all, and those on the chromosome), and its bigWig
+        tracks that are empty there."""
         window = self.window(index)
         empty = tuple(track.name for track, reader in zip(self.config.tracks, self.readers)
                       if isinstance(reader, BigWigTrack) and not reader.has_signal(window.chrom, window.start, window.end))
-        return WindowQC(qc.n_fraction(self.fasta.fetch(window.chrom, window.start, window.end)), empty)
+        sequence = self.fasta.fetch(window.chrom, window.start, window.end)
+        part = clip(window.start, window.end, self.fasta.chrom_length(window.chrom))
+        on_chromosome = sequence[part.offset:part.offset + part.length]
+        gaps = qc.n_fraction(on_chromosome) * part.length / window.length if part.length else 0.0
+        return WindowQC(qc.n_fraction(sequence), empty, gaps)
 
     def _promoter_channels(self) -> list[int]:
         wanted = {name.casefold() for name in self.config.promoter_tracks}

@@ -203,17 +203,20 @@ def read_targets(path: str, column: str, transform: str, gene_ids: Sequence[str]
                 f"values are already log-transformed."
             )
         values = np.log10(values + 1.0)
-    _warn_unknown_ids(values.index, gene_ids, path, "expression table")
-    return values.reindex(list(gene_ids)).to_numpy(dtype=np.float32)
+    found = values.reindex(list(gene_ids)).to_numpy(dtype=np.float32)
+    _warn_unknown_ids(values.index, gene_ids, int(np.isnan(found).sum()), path, "expression table")
+    return found
 
 
-def _warn_unknown_ids(ids: pd.Index, gene_ids: Sequence[str], path: str, what: str) -> None:
-    """One warning for rows naming genes that the gene table does not have (usually an id-version mismatch)."""
+def _warn_unknown_ids(ids: pd.Index, gene_ids: Sequence[str], missing: int, path: str, what: str) -> None:
+    """One warning when genes lack a value while other rows name genes the gene table does not have:
+    usually an id-style mismatch (Ensembl version suffixes). Extra rows alone are normal (a gene
+    table that is a subset of the expression table)."""
     unknown = ids.difference(pd.Index(gene_ids))
-    if len(unknown):
-        warnings.warn(f"{path}: {len(unknown)} of {len(ids)} rows of the {what} name genes that are not in the gene "
-                      f"table (e.g. {list(unknown[:5])}); they are ignored. Fix: check the id style (e.g. Ensembl "
-                      f"version suffixes) if you expected them to match.", stacklevel=3)
+    if len(unknown) and missing:
+        warnings.warn(f"{path}: {missing} of {len(gene_ids)} genes have no value, and {len(unknown)} rows of the "
+                      f"{what} name genes that are not in the gene table (e.g. {list(unknown[:5])}); those rows are "
+                      f"ignored. Fix: check the id style (e.g. Ensembl version suffixes) of the two tables.", stacklevel=3)
 
 
 def assign_split(genes: pd.DataFrame, split: SplitConfig, path: str) -> np.ndarray:

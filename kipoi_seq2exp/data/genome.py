@@ -115,32 +115,46 @@ def _fai_records(fai: str) -> list[tuple[str, int, int, int, int]]:
         for number, line in enumerate(handle, start=1):
             fields = line.rstrip("\r\n").split("\t")
             try:
+                if len(fields) < 5:
+                    raise ValueError
                 records.append((fields[0], *(int(value) for value in fields[1:5])))
-            except (ValueError, IndexError):
+            except ValueError:
                 raise DataInputError(f"{fai}: line {number} is not a FASTA index row (name, length, offset, "
                                      f"line bases, line bytes). Fix: delete {fai}; it is rebuilt on the next run.") from None
     return records
+
+
+def _line_before(handle, offset: int) -> bytes:
+    """The whole line that ends just before ``offset`` (its line end included), however long it is."""
+    start, chunk = offset, b""
+    while start > 0:
+        start = max(0, start - 4096)
+        handle.seek(start)
+        chunk = handle.read(offset - start)
+        if b"\n" in chunk[:-1]:
+            return chunk[chunk.rindex(b"\n", 0, len(chunk) - 1) + 1:]
+    return chunk
 
 
 def _record_mismatch(handle, size: int, name: str, length: int, offset: int, line_bases: int,
                      line_bytes: int) -> str | None:
     """Why one .fai row does not describe the FASTA bytes, or None when it does.
 
-    The row must point just past a ``>name`` header line, and its last base must be followed by
-    a line end or the end of the file: a row from another version of the file fails one of the two.
+    The row must point just past a ``>name`` header line, and its last base must be followed by a
+    line end and then the next header or the end of the file: a row from another version of the
+    file fails one of these.
     """
-    before = max(0, offset - len(name) - 4096)
-    handle.seek(before)
-    header = handle.read(offset - before).rsplit(b"\n", 2)
-    if offset > size or len(header) < 2 or header[-1] != b"" or not header[-2].startswith(b">"):
+    header = _line_before(handle, offset) if 0 < offset <= size else b""
+    if not (header.startswith(b">") and header.endswith(b"\n")):
         return f"its offset {offset} for {name!r} does not follow a '>' header line"
-    if header[-2][1:].split()[0].decode(errors="replace") != name:
-        return f"its offset {offset} for {name!r} follows the header of another sequence ({header[-2][:40]!r})"
+    if header[1:].split()[0].decode(errors="replace") != name:
+        return f"its offset {offset} for {name!r} follows the header of another sequence ({header[:40]!r})"
     full_lines, rest = divmod(length, line_bases) if line_bases else (0, 0)
     end = offset + full_lines * line_bytes + rest - (line_bytes - line_bases if rest == 0 and full_lines else 0)
     handle.seek(end)
-    after = handle.read(1)
-    if after not in (b"\n", b"\r", b""):
+    after = handle.read(4096)
+    following = after.lstrip(b"\r\n \t")[:1]
+    if (length and after[:1] not in (b"\n", b"\r", b"")) or following not in (b">", b""):
         return f"{name!r} is {length:,} bases long by the index, but the FASTA's sequence goes on past that point"
     return None
 
@@ -148,8 +162,8 @@ def _record_mismatch(handle, size: int, name: str, length: int, offset: int, lin
 def check_fasta_index(fasta: str, fai: str) -> None:
     """Raise if the .fai was built from another version of the FASTA (it would shift every window).
 
-    Cheap (two small reads per sequence); plain-text FASTA only: a BGZF file's offsets are
-    checked by pyfaidx's own block index.
+    Cheap (two small reads per sequence). Plain-text FASTA only: a BGZF FASTA's index is not
+    checked (its offsets are in uncompressed bytes, which only pyfaidx's block index can reach).
     """
     if _is_bgzf_name(fasta):
         return

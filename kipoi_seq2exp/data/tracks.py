@@ -63,12 +63,12 @@ class BigWigTrack(ProcessLocalFile):
         return float(total) / float(covered)
 
     def has_signal(self, chrom: str, start: int, end: int) -> bool:
-        """Whether any base of [start, end) holds a non-zero value (from the zoom levels: no base-level read)."""
+        """Whether any base of [start, end) holds a non-zero value (exact statistics, not the zoom levels)."""
         name = self.chrom_name(chrom)
         part = clip(start, end, self.chrom_sizes[name])
         if not part.length:
             return False
-        high, low = (self._handle().stats(name, part.start, part.end, type=kind)[0] for kind in ("max", "min"))
+        high, low = (self._handle().stats(name, part.start, part.end, type=kind, exact=True)[0] for kind in ("max", "min"))
         return high is not None and (high > 0 or (low is not None and low < 0))
 
     def window(self, chrom: str, start: int, end: int) -> np.ndarray:

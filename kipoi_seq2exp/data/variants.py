@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shlex
-import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .coords import chrom_aliases, window_around
+from .coords import chrom_aliases, warn_alias, window_around
 from .errors import DataInputError
 from .genes import Gene, genes_of, read_gene_table
 from .genome import FastaWindows, one_hot
@@ -36,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
-_REF_BASES = frozenset("ACGTN")
+#: REF letters: bases and IUPAC codes (GRCh37-era VCFs carry M, R, ...: skipped later as REF mismatches)
+_REF_LETTERS = frozenset("ACGTNMRWSYKVHDB")
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def _parse_record(path: str, number: int, line: str) -> VcfRecord:
     if not (pos.isascii() and pos.isdigit() and int(pos) > 0):
         raise DataInputError(f"{where}: POS {pos!r} is not a positive integer (VCF positions are 1-based). "
                              "Fix: correct the position or delete the line.")
-    if not ref or not set(ref.upper()) <= _REF_BASES:
-        raise DataInputError(f"{where}: REF {ref!r} is not a DNA allele (letters A, C, G, T, N). "
+    if not ref or not set(ref.upper()) <= _REF_LETTERS:
+        raise DataInputError(f"{where}: REF {ref!r} is not a DNA allele (letters A, C, G, T, N or IUPAC codes). "
                              "Fix: write the reference base(s) at POS, or delete the line.")
     alts = tuple(alt.split(",")) if alt != "." else ()
     return VcfRecord(number, chrom, int(pos), "" if vcf_id == "." else vcf_id, ref, alts)
@@ -345,8 +345,7 @@ def iter_variant_windows(
         hits = index.overlapping(record.chrom, start, start + len(ref))
         if hits and hits[0].chrom != record.chrom and not report.aliased:
             report.aliased = True
-            warnings.warn(f"{vcf}: chromosome names are spelt differently from the gene table ({record.chrom!r} read "
-                          f"for {hits[0].chrom!r}); aliasing them.", stacklevel=2)
+            warn_alias(vcf, record.chrom, hits[0].chrom)
         if hits and reference.fetch(hits[0].chrom, start, start + len(ref)) != ref.upper():
             report.add("ref_mismatch", label)
             continue

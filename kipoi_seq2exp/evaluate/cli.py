@@ -5,11 +5,11 @@ import argparse
 from pathlib import Path
 
 from ..simulate.generate import embedded_dir
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("evaluate", help="score a model's predictions and learned mask on the simulated genome",
-                              description="MSE/MAE/Pearson per split, mask ratio, element recovery (AUPRC, base and "
+    p = add_command(subparsers, "evaluate", description="MSE/MAE/Pearson per split, mask ratio, element recovery (AUPRC, base and "
                                           "element precision/recall) against the truth BED, next to MACS3 peaks, "
                                           "the DNase ranking and the oracle on the same genes.")
     p.add_argument("model", help="an export folder (model.safetensors + config.yaml) or a `seq2exp train` checkpoint")

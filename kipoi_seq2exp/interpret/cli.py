@@ -4,12 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "diagnose", help="influence profile: how strongly a model's prediction depends on each distance from the TSS",
-        description="Mean |d expression / d signal| and |gradient x input| of the DNA per distance band from the "
+    p = add_command(subparsers, "diagnose", description="Mean |d expression / d signal| and |gradient x input| of the DNA per distance band from the "
                     "TSS, relative to the central 0-1 kb, over the first genes of the member's example files (or "
                     "--dataloader-args). A mask can only learn where this is not ~0.")
     p.add_argument("model", help="Seq2Exp/<member>, an export folder, or a `seq2exp train` checkpoint")

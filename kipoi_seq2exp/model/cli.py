@@ -10,10 +10,11 @@ import torch
 from ..ops.selective_scan import resolve_backend
 from .config import PRESETS, preset
 from .seq2exp import Seq2Exp
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("forward", help="forward pass on a random window (install check, timing)")
+    p = add_command(subparsers, "forward")
     p.add_argument("--preset", default="paper_soft", choices=sorted(PRESETS))
     p.add_argument("--window", type=int, default=20_000, help="window length in bp (paper: 200000)")
     p.add_argument("--seed", type=int, default=0)

@@ -1,10 +1,10 @@
 """Compiled CPU selective scan: C++ forward and backward kernels, chosen at run time.
 
-``pip install`` compiles ``csrc/selective_scan.cpp`` into up to three ctypes libraries beside this
-file: ``_scan_avx512.so`` (16 states of a channel per 512-bit register), ``_scan_avx2.so`` and
-``_scan_generic.so`` (any CPU). At run time the best one the CPU executes is used (CPU features
-as PyTorch detects them), overridable with ``$SEQ2EXP_SCAN_KERNEL`` or :func:`set_scan_kernel`;
-the choice is logged once. Without any library (no compiler at install time),
+``csrc/selective_scan.cpp`` comes in three builds, compiled at first use (:mod:`.build`, once per
+source version): ``avx512`` (16 states of a channel per 512-bit register), ``avx2`` and
+``generic`` (any CPU). The best one the CPU executes is used (CPU features as PyTorch detects
+them; only that one is built), overridable with ``$SEQ2EXP_SCAN_KERNEL`` or
+:func:`set_scan_kernel`; the choice is logged once. When none can be built (no compiler),
 :func:`is_available` is False and :func:`kipoi_seq2exp.ops.selective_scan` falls back to the
 chunked PyTorch scan after one warning.
 
@@ -28,13 +28,15 @@ from typing import Optional
 import torch  # before any kernel library: it loads the libgomp the kernels then share
 from torch import Tensor
 
+from . import build
+
 log = logging.getLogger(__name__)
 
 KERNELS = ("avx512", "avx2", "generic")  # fastest first
 ENV_KERNEL = "SEQ2EXP_SCAN_KERNEL"
 DEFAULT_BLOCK = 512
 ABI_VERSION = 1
-REINSTALL_HINT = "install a C++17 compiler with OpenMP (e.g. `apt install g++`) and reinstall kipoi-seq2exp"
+BUILD_HINT = "install a C++17 compiler with OpenMP (e.g. `apt install g++`); it is then built at the next run"
 
 _forced_kernel: Optional[str] = None
 _logged_kernels: set[str] = set()
@@ -60,7 +62,7 @@ class ScanKernel:
             abi, built_for = None, None
         if abi != ABI_VERSION or built_for != name:
             raise OSError(f"it is a {built_for!r} build of ABI {abi}, expected {name!r} of ABI {ABI_VERSION} "
-                          "(a stale build: reinstall kipoi-seq2exp)")
+                          "(a stale build: delete it; it is rebuilt at the next run)")
         lib.seq2exp_scan_forward.argtypes = _INPUT_ARGS + [_p, _p, _i32]
         lib.seq2exp_scan_backward.argtypes = _INPUT_ARGS + [_p] * 10 + [_i32]
         self.name = name
@@ -223,11 +225,6 @@ class _SelectiveScanFn(torch.autograd.Function):
         return (None, None, *grads, None)
 
 
-def library_path(name: str) -> Path:
-    """Where setup.py puts the library of kernel ``name``."""
-    return Path(__file__).with_name(f"_scan_{name}.so")
-
-
 def cpu_kernels() -> tuple[str, ...]:
     """Kernels this CPU can execute, from PyTorch's CPU detection (CPUID and OS register support)."""
     capability = torch.backends.cpu.get_cpu_capability()
@@ -243,13 +240,22 @@ def _open(name: str, path: str) -> ScanKernel:
     return ScanKernel(name, Path(path))
 
 
+@functools.lru_cache(maxsize=None)
+def _built(name: str) -> Path | str:
+    """The library of kernel ``name`` (built now if needed), or why it cannot be built: tried once per process."""
+    try:
+        return build.build_library(name)
+    except build.BuildError as err:
+        return f"it could not be compiled ({err})"
+
+
 def _unusable_reason(name: str) -> Optional[str]:
-    """Why kernel ``name`` cannot run here, in a few words; None when it can (it is then loaded)."""
+    """Why kernel ``name`` cannot run here, in a few words; None when it can (it is then built and loaded)."""
     if name not in cpu_kernels():
         return f"this CPU cannot run it (PyTorch reports CPU capability {torch.backends.cpu.get_cpu_capability()})"
-    path = library_path(name)
-    if not path.exists():
-        return f"not built at install time ({path} is missing)"
+    path = _built(name)
+    if isinstance(path, str):
+        return path
     try:
         _open(name, str(path))
     except OSError as err:
@@ -263,14 +269,14 @@ def load_kernel(name: str) -> ScanKernel:
         raise ValueError(f"unknown selective-scan kernel {name!r}; choose one of {KERNELS}")
     reason = _unusable_reason(name)
     if reason is not None:
-        build_hint = f"; to build it, {REINSTALL_HINT}" if not library_path(name).exists() else ""
-        raise RuntimeError(f"cannot use the {name} selective-scan kernel: {reason}{build_hint}. Kernels usable "
+        hint = f"; to build it, {BUILD_HINT}" if "compiled" in reason else ""
+        raise RuntimeError(f"cannot use the {name} selective-scan kernel: {reason}{hint}. Kernels usable "
                            f"here: {', '.join(available_kernels()) or 'none'}")
-    return _open(name, str(library_path(name)))
+    return _open(name, str(_built(name)))
 
 
 def available_kernels() -> tuple[str, ...]:
-    """Kernels built at install time, executable on this CPU and loadable, fastest first."""
+    """Kernels this CPU executes that build and load here, fastest first (builds each one it checks)."""
     return tuple(name for name in KERNELS if _unusable_reason(name) is None)
 
 
@@ -288,9 +294,8 @@ def selected_kernel() -> Optional[str]:
     available; ``None`` when no kernel is available. A requested kernel that cannot run raises
     (ValueError for an unknown name, RuntimeError saying why) rather than silently slowing down."""
     requested = _forced_kernel or os.environ.get(ENV_KERNEL, "auto") or "auto"
-    if requested == "auto":
-        available = available_kernels()
-        name = available[0] if available else None
+    if requested == "auto":  # the fastest usable one; slower ones are not built
+        name = next((k for k in cpu_kernels() if _unusable_reason(k) is None), None)
     else:
         if requested not in KERNELS:
             raise ValueError(f"${ENV_KERNEL}={requested!r} is not a selective-scan kernel; "
@@ -299,7 +304,7 @@ def selected_kernel() -> Optional[str]:
         name = requested
     if name is not None and name not in _logged_kernels:
         _logged_kernels.add(name)
-        log.info("compiled selective-scan kernel: %s (available here: %s)", name, ", ".join(available_kernels()))
+        log.info("compiled selective-scan kernel: %s (this CPU runs: %s)", name, ", ".join(cpu_kernels()))
     return name
 
 
@@ -311,7 +316,7 @@ def is_available() -> bool:
         _warned_unavailable = True
         reasons = "; ".join(f"{k}: {_unusable_reason(k)}" for k in cpu_kernels())
         warnings.warn(f"no compiled CPU selective scan is usable here ({reasons}); using the pure-PyTorch "
-                      f"chunked scan, about 15x slower. To enable it, {REINSTALL_HINT}.",
+                      f"chunked scan, about 15x slower. To enable it, {BUILD_HINT}.",
                       RuntimeWarning, stacklevel=2)
     return name is not None
 
@@ -339,7 +344,7 @@ def selective_scan_compiled(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: T
     """
     name = kernel or selected_kernel()
     if name is None:
-        raise RuntimeError(f"no compiled CPU selective scan is available; {REINSTALL_HINT}, "
+        raise RuntimeError(f"no compiled CPU selective scan is available; {BUILD_HINT}, "
                            "or use selective_scan(..., backend='chunked')")
     scan_kernel = load_kernel(name)
     _validate(scan_kernel, block, u, delta, A, B, C, D, z, delta_bias)

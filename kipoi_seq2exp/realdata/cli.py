@@ -5,12 +5,11 @@ import argparse
 
 from ..data.labels import DEFAULT_FLANK, STRAND_WORDS, make_labels
 from .chr22 import CELL_TYPES, FASTA, cell_files
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "labels", help="per-gene labels log10(1 + TSS-assay counts on the gene's strand within TSS +/- w)",
-        description="Strand-specific TSS bigWigs (PRO-cap, CAGE, GRO-cap) + a gene table -> TSV with gene_id, "
+    p = add_command(subparsers, "labels", description="Strand-specific TSS bigWigs (PRO-cap, CAGE, GRO-cap) + a gene table -> TSV with gene_id, "
                     "label = log10(1 + count), count. Minus-strand values may be stored negative or positive.")
     p.add_argument("--genes", required=True, metavar="TSV", help="gene table: gene_id, chrom, tss (0-based), strand")
     p.add_argument("--plus", required=True, metavar="BW", help="plus-strand bigWig of 5' end counts")
@@ -20,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"count within [TSS - W, TSS + W) (default {DEFAULT_FLANK})")
     p.set_defaults(func=run_labels)
 
-    data = subparsers.add_parser("data", help="real data sets: download and verify")
+    data = add_command(subparsers, "data")
     actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     f = actions.add_parser(
         "fetch-chr22", help="reproduce the real hg38 chr22 folder (K562, GM12878) from the deepdetails sdist on PyPI",

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 
 from .generate import embedded_dir, generate
+from ..cli import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("simulate", help="write a simulated genome with known regulatory elements",
-                              description="Draws genome, tracks, Hi-C, expression and the truth BED from a params "
+    p = add_command(subparsers, "simulate", description="Draws genome, tracks, Hi-C, expression and the truth BED from a params "
                                           "YAML; the shipped params regenerate the embedded default byte for byte.")
     p.add_argument("--params", default=str(embedded_dir() / "params.yaml"), help="params YAML (default: the shipped one)")
     p.add_argument("--out", required=True, help="output folder")

@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence
 from ..data.errors import DataInputError
 from .config import ConfigError, packaged_configs
 from .export import CheckpointError
+from ..cli import add_command
 
 USER_ERRORS = (ConfigError, CheckpointError, DataInputError)
 
@@ -31,27 +32,26 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add train, validate, test, predict and export; each sets ``func`` to its handler."""
-    p = subparsers.add_parser("train", help="train a Seq2Exp model (OUTPUT_DIR/checkpoints/best.ckpt and last.ckpt)")
+    p = add_command(subparsers, "train")
     _add_config_args(p)
     p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (weights, optimiser, schedule, step); "
                    "without --config its stored config is used")
     p.set_defaults(func=train_command)
 
-    for name, text in (("validate", "score a checkpoint on the validation set"),
-                       ("test", "score a checkpoint on the test set (MSE, MAE, Pearson r, mask ratio)")):
-        p = subparsers.add_parser(name, help=text + "; scores also go to <ckpt>.metrics.json")
+    for name in ("validate", "test"):
+        p = add_command(subparsers, name)
         p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
         _add_config_args(p)
         p.set_defaults(func=validate_command if name == "validate" else test_command)
 
-    p = subparsers.add_parser("predict", help="predict expression for the genes of a data config, to a TSV")
+    p = add_command(subparsers, "predict")
     p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
     p.add_argument("--out", required=True, metavar="TSV", help="output table (one row per gene)")
     p.add_argument("--split", default="all", choices=("train", "valid", "test", "all"), help="genes to predict")
     _add_config_args(p)
     p.set_defaults(func=predict_command)
 
-    p = subparsers.add_parser("export", help="export a checkpoint into a model-zoo folder (safetensors + YAML + metrics)")
+    p = add_command(subparsers, "export")
     p.add_argument("checkpoint", metavar="CKPT")
     p.add_argument("--cell-type", required=True, help="cell type the model was trained on, e.g. K562")
     p.add_argument("--out", required=True, metavar="DIR", help="e.g. model_zoo/Seq2Exp/K562-paper")

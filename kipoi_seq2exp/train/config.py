@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, Union, get_type_hints
 import yaml
 
 from ..config_io import check_field_types, check_instance_types, parse_yaml, read_yaml
-from ..data.config import DataConfig, HicOptions, SplitConfig, TrackConfig
+from ..data.config import DataConfig
 from ..data.errors import DataInputError
 from ..model import ModelConfig, preset
 
@@ -233,23 +233,10 @@ def data_config_from_section(section: dict[str, Any], source: str,
     if missing:
         raise ConfigError(f"{where}: required key(s) {missing} not set. Fix: add them to the data section, or "
                           f"pass e.g. --set data.{missing[0]}=PATH")
-    check_data_types(section, where)
     try:
         return DataConfig.from_dict(section, base_dir=base_dir)
     except (DataInputError, TypeError, ValueError) as err:
         raise ConfigError(f"{where}: {err}") from err
-
-
-def check_data_types(section: dict[str, Any], where: str) -> None:
-    """ConfigError naming the key for a data value of the wrong type, nested sections included
-    (DataConfig's own checks would compare e.g. a quoted window with a number)."""
-    check_field_types(DataConfig, section, where, ConfigError)
-    for key, cls in (("hic", HicOptions), ("split", SplitConfig)):
-        if isinstance(section.get(key), dict):
-            check_field_types(cls, section[key], f"{where}, {key}", ConfigError)
-    for i, track in enumerate(section.get("tracks") or []):
-        if isinstance(track, dict):
-            check_field_types(TrackConfig, track, f"{where}, tracks[{i}]", ConfigError)
 
 
 def train_config_from_section(section: dict[str, Any], source: str) -> TrainConfig:

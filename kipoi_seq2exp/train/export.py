@@ -28,12 +28,8 @@ import yaml
 from safetensors.torch import load_model, save_model
 
 from ..model import ModelConfig, Seq2Exp
+from .member_files import CONFIG_FILE, DATA_FILE, EXPORT_FILES, METRICS_FILE, WEIGHTS_FILE
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.yaml"
-DATA_FILE = "data.yaml"
-METRICS_FILE = "metrics.json"
-EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, DATA_FILE, METRICS_FILE)
 STATE_PREFIX = "model."
 CHECKPOINT_KEY = "seq2exp"
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError, unknown_member_message
+from ..cli import add_command
 
 SOURCE_HELP = (f"kipoi model source holding the model (default {DEFAULT_SOURCE_NAME}, added by `seq2exp register`; "
                "'dir' takes MODEL as a folder path, e.g. /abs/path/model_zoo/Seq2Exp/K562)")
@@ -15,26 +16,23 @@ PATH_HELP = "model source folder (default: model_zoo of this kipoi-seq2exp check
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("register", help="add the Seq2Exp model zoo to kipoi as a local source (idempotent)")
+    p = add_command(subparsers, "register")
     p.add_argument("--name", default=DEFAULT_SOURCE_NAME, help=f"source name (default {DEFAULT_SOURCE_NAME})")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=register_command)
 
-    p = subparsers.add_parser("example-args", help="JSON dataloader arguments of a member's bundled example files "
-                              "(absolute paths), for `kipoi predict --dataloader_args`")
+    p = add_command(subparsers, "example-args")
     p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=example_args_command)
 
-    p = subparsers.add_parser("get-example", help="copy a member's bundled example files into a folder and print "
-                              "their dataloader arguments (`kipoi get-example` copies nothing from a local source)")
+    p = add_command(subparsers, "get-example")
     p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562")
     p.add_argument("-o", "--output", default="example", metavar="DIR", help="folder to copy them to (default example)")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=get_example_command)
 
-    p = subparsers.add_parser("score-variants", help="ref / alt / alt-ref expression of every gene whose window holds "
-                              "a variant (SNVs and indels) to a TSV")
+    p = add_command(subparsers, "score-variants")
     p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
     p.add_argument("--source", default=DEFAULT_SOURCE_NAME, help=SOURCE_HELP)
     p.add_argument("--dataloader_args", nargs="+", required=True, metavar="ARGS",
@@ -46,16 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
     p.set_defaults(func=score_variants_command)
 
-    p = subparsers.add_parser("install-weights", help="install an exported model (folder, .tar.gz/.zip or URL) "
-                              "into a member, checking its md5 and config")
+    p = add_command(subparsers, "install-weights")
     p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/K562-paper")
     p.add_argument("origin", metavar="FOLDER_ARCHIVE_OR_URL")
     p.add_argument("--md5", help="md5 of the archive (required for downloads)")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=install_weights_command)
 
-    p = subparsers.add_parser("sync-metrics", help="copy each exported member's metrics.json into models.tsv "
-                              "(the model info kipoi shows)")
+    p = add_command(subparsers, "sync-metrics")
     p.add_argument("--path", help=PATH_HELP)
     p.set_defaults(func=sync_metrics_command)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from ..train.export import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
+from ..train.member_files import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
 
 GROUP = "Seq2Exp"
 DEFAULT_SOURCE_NAME = "seq2exp"

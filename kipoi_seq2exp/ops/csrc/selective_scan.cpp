@@ -1,6 +1,6 @@
 // Selective scan (Mamba's S6 recurrence) on the CPU: forward and backward, float32.
 //
-// This one file is compiled three times by setup.py, with SEQ2EXP_ISA_AVX512, SEQ2EXP_ISA_AVX2 or
+// This one file is compiled (at first use, by kipoi_seq2exp/ops/build.py) three ways, with SEQ2EXP_ISA_AVX512, SEQ2EXP_ISA_AVX2 or
 // SEQ2EXP_ISA_GENERIC defined and the matching compiler flags; scan_compiled.py loads the build
 // the CPU can run. Only the small vector layer below differs between builds: the scan is written
 // once against it. Recurrence per channel d and state n (mamba-ssm `selective_scan_fn`):
