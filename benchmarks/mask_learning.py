@@ -116,33 +116,43 @@ def score_variant(name: str, sim: Path | None = None, n_influence_genes: int = 1
             "wall_seconds": float((folder / "wall_seconds.txt").read_text()) if (folder / "wall_seconds.txt").is_file() else None}
 
 
-def report(names: list[str], sim: Path | None = None) -> str:
-    """Markdown: valid (selection) and test (scored once) metrics of every scored variant."""
-    lines = ["| variant | what it changes | steps (best / run) | valid r | valid AUPRC | test r | test AUPRC "
-             "| test element P / R | enhancer vs decoy AUROC (test) | influence 5-10 kb DNA / signal "
-             "| generator spread |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+def report(names: list[str], sim: Path | None = None, previous: str = "") -> str:
+    """Markdown: valid (selection) and test (scored once) metrics of every scored variant.
+
+    Runs live in the ignored ``runs/`` folder, so a fresh checkout has none: a variant (or the
+    baselines) without a local ``result.json`` keeps its row from ``previous`` (the committed table).
+    """
+    header = ["| variant | what it changes | steps (best / run) | valid r | valid AUPRC | test r | test AUPRC "
+              "| test element P / R | enhancer vs decoy AUROC (test) | influence 5-10 kb DNA / signal "
+              "| generator spread |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    kept = {line.split("|")[1].strip(): line for line in previous.splitlines()[2:] if line.startswith("| ")}
+    rows: dict[str, str] = {}
     baselines = None
     for name in names:
         path = run_dir(name, sim) / "result.json"
         if not path.is_file():
+            if name in kept:
+                rows[name] = kept[name]
             continue
         result = json.loads(path.read_text())
-        rows = {(r["method"], r["split"]): r for r in result["metrics"]}
-        valid, test = rows[(name, "valid")], rows[(name, "test")]
-        baselines = baselines or rows
+        metrics = {(r["method"], r["split"]): r for r in result["metrics"]}
+        valid, test = metrics[(name, "valid")], metrics[(name, "test")]
+        baselines = baselines or metrics
         dna, signal = result["influence_5_10kb"]
-        lines.append(f"| {name} | {VARIANTS[name][2]} | {result.get('best_step', '?')} / {result.get('run_steps', '?')} "
-                     f"| {valid['pearson']:.3f} | {valid['auprc']:.3f} | {test['pearson']:.3f} | {test['auprc']:.3f} "
-                     f"| {_num(test['element_precision'])} / {_num(test['element_recall'])} "
-                     f"| {test['enhancer_vs_decoy_auroc']:.3f} | {dna:.2g} / {signal:.2g} "
-                     f"| {result['generator_spread']:.1e} |")
-    if baselines:
-        for method in ("macs3_dnase_peaks", "dnase_ranking", "oracle"):
+        rows[name] = (f"| {name} | {VARIANTS[name][2]} | {result.get('best_step', '?')} / {result.get('run_steps', '?')} "
+                      f"| {valid['pearson']:.3f} | {valid['auprc']:.3f} | {test['pearson']:.3f} | {test['auprc']:.3f} "
+                      f"| {_num(test['element_precision'])} / {_num(test['element_recall'])} "
+                      f"| {test['enhancer_vs_decoy_auroc']:.3f} | {dna:.2g} / {signal:.2g} "
+                      f"| {result['generator_spread']:.1e} |")
+    for method in ("macs3_dnase_peaks", "dnase_ranking", "oracle"):
+        if baselines:
             test = baselines[(method, "test")]
-            lines.append(f"| {method} | baseline, same genes | - | - | {baselines[(method, 'valid')]['auprc']:.3f} | - "
-                         f"| {test['auprc']:.3f} | {_num(test['element_precision'])} / {_num(test['element_recall'])} "
-                         f"| {test['enhancer_vs_decoy_auroc']:.3f} | - | - |")
-    return "\n".join(lines) + "\n"
+            rows[method] = (f"| {method} | baseline, same genes | - | - | {baselines[(method, 'valid')]['auprc']:.3f} "
+                            f"| - | {test['auprc']:.3f} | {_num(test['element_precision'])} / "
+                            f"{_num(test['element_recall'])} | {test['enhancer_vs_decoy_auroc']:.3f} | - | - |")
+        elif method in kept:
+            rows[method] = kept[method]
+    return "\n".join(header + list(rows.values())) + "\n"
 
 
 def _num(value: float) -> str:
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if args.report:
         table = RESULTS / ("mask_learning.md" if sim is None else f"mask_learning_{sim.name}.md")
-        table.write_text(report(list(VARIANTS), sim))
+        table.write_text(report(list(VARIANTS), sim, table.read_text() if table.is_file() else ""))
         print(table.read_text())
         return 0
     for name in args.variants:

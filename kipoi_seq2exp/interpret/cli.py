@@ -1,10 +1,15 @@
-"""``seq2exp diagnose``: a member's influence profile (how far from the TSS its prediction listens)."""
+"""``seq2exp diagnose | perturb | mask-tracks``: what a member's prediction depends on and what it selects."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from ..cli import add_command
+
+DATALOADER_ARGS_HELP = ("the member's dataloader arguments, as for `kipoi predict`: a JSON string, a JSON/YAML file, "
+                        "or key=value pairs (fasta_file, gene_table, bigWigs, hic_file, mrna_features, ...); "
+                        "`seq2exp example-args MEMBER` prints the bundled example's")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +21,87 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="JSON dataloader arguments (default: the member's example files; needed for a folder/checkpoint)")
     p.add_argument("--genes", type=int, default=8, help="how many genes of the data set (default 8)")
     p.set_defaults(func=run)
+
+    p = add_command(subparsers, "perturb", description="In-silico CRISPRi on the signals: for every gene of the "
+                    "dataloader and every candidate element in its window, the chromatin tracks over the element "
+                    "are set to the window's background (or zero) and the gene is predicted again. Writes delta "
+                    "log10 expression and % change per (gene, element), and the same rows in the ENCODE-rE2G / "
+                    "CRISPR_comparison prediction layout (Score = -delta).")
+    _member_arguments(p)
+    candidates = p.add_mutually_exclusive_group(required=True)
+    candidates.add_argument("--elements", metavar="BED", help="candidate elements (chrom, start, end[, name])")
+    candidates.add_argument("--from-mask", action="store_true",
+                            help="candidates = each gene's mask segments (mask >= --mask-threshold, forced centre "
+                                 "left out)")
+    p.add_argument("--mask-threshold", type=float, default=0.5, help="for --from-mask (default 0.5)")
+    p.add_argument("--silence", choices=("background", "zero"), default="background",
+                   help="level of a silenced element: the median of the window's signal outside the candidate "
+                        "elements (default), or zero")
+    p.add_argument("--channels", default=None, metavar="NAMES",
+                   help="comma-separated tracks to silence (default: every track but Hi-C, whose contacts CRISPRi "
+                        "does not change), e.g. 'DNase' or 'H3K27ac,DNase,Hi-C'")
+    p.add_argument("-o", "--output", required=True, metavar="TSV", help="one row per (gene, element)")
+    p.add_argument("--e2g", default=None, metavar="TSV",
+                   help="the ENCODE-rE2G layout copy (default: OUTPUT with .tsv replaced by .e2g.tsv)")
+    p.set_defaults(func=perturb_command)
+
+    p = add_command(subparsers, "mask-tracks", description="Predict every gene's mask and write PREFIX.bw (genome "
+                    "coordinates; where windows overlap a base takes the max over genes) and PREFIX.bed (per gene, "
+                    "runs of mask >= --threshold outside the forced centre, name = gene_id, score = 1000 x mean mask).")
+    _member_arguments(p)
+    p.add_argument("--threshold", type=float, default=0.5, help="BED segments: mask >= this (default 0.5)")
+    p.add_argument("-o", "--output", required=True, metavar="PREFIX", help="writes PREFIX.bw and PREFIX.bed")
+    p.set_defaults(func=mask_tracks_command)
+
+
+def _member_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, --source, --dataloader_args and --batch_size, spelt as `seq2exp score-variants` spells them."""
+    from ..zoo.cli import SOURCE_HELP
+    from ..zoo.source import DEFAULT_SOURCE_NAME, GROUP
+
+    p.add_argument("model", metavar="MODEL", help=f"e.g. {GROUP}/Demo-soft")
+    p.add_argument("--source", default=DEFAULT_SOURCE_NAME, help=SOURCE_HELP)
+    p.add_argument("--dataloader_args", nargs="+", required=True, metavar="ARGS", help=DATALOADER_ARGS_HELP)
+    p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _member_and_dataset(args: argparse.Namespace):
+    """The kipoi model (`Seq2ExpModel`) and its dataloader on the user's files."""
+    from kipoi_utils.utils import parse_json_file_str_or_arglist
+
+    from ..zoo.cli import build_dataset, load_model
+
+    model = load_model(args.model, args.source)
+    return model, build_dataset(model, parse_json_file_str_or_arglist(args.dataloader_args))
+
+
+def perturb_command(args: argparse.Namespace) -> int:
+    from .perturb import perturb_genes, read_elements_bed, silenced_channels, write_effects
+
+    elements = read_elements_bed(args.elements) if args.elements else None
+    model, dataset = _member_and_dataset(args)
+    channels = silenced_channels(dataset.windows.config.tracks,
+                                 None if args.channels is None else args.channels.split(","))
+    e2g = args.e2g or str(Path(args.output).with_suffix("")) + ".e2g.tsv"
+    effects = perturb_genes(model, dataset, elements, args.silence, channels, args.batch_size, args.mask_threshold,
+                            progress=not args.no_progress)
+    rows = write_effects(effects, args.output, e2g)
+    names = ", ".join(dataset.windows.config.tracks[i].name for i in channels)
+    print(f"{rows} (gene, element) effects of silencing {names} to {args.silence} written to {args.output} and "
+          f"{e2g} (ENCODE-rE2G layout)", file=sys.stderr)
+    return 0
+
+
+def mask_tracks_command(args: argparse.Namespace) -> int:
+    from .tracks import write_mask_tracks
+
+    model, dataset = _member_and_dataset(args)
+    bigwig, bed, rows = write_mask_tracks(model, dataset, args.output, args.batch_size, args.threshold,
+                                          progress=not args.no_progress)
+    print(f"masks of {len(dataset)} genes written to {bigwig} (max over overlapping windows) and {rows} segments "
+          f"to {bed}", file=sys.stderr)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,140 @@
+"""What a member selects on the user's own genes, as genome-browser files (``seq2exp mask-tracks``).
+
+Every gene of the dataloader is predicted once (batched, eval mode: soft = the mask Beta's mean,
+hard = 0/1) and its per-base mask placed at the window's genome coordinates:
+
+- ``PREFIX.bw``: one bigWig of all genes' masks. Where windows of neighbouring genes overlap, a
+  base takes the **maximum** of their masks (an element can matter to one gene and not to its
+  neighbour; the max shows every base some gene kept). Bases no window covers, and window padding
+  past a chromosome end, have no entry.
+- ``PREFIX.bed``: per gene, the runs of mask >= 0.5 (soft) or the 1-runs (hard), clipped to the
+  chromosome, the forced central bases left out (the model keeps them by rule, not by
+  discovery); name = gene_id, score = 1000 x the run's mean mask (0-1000, as UCSC requires).
+
+The gene loop (`gene_predictions`) is also the reference pass of in-silico CRISPRi (`perturb`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+#: Mask value from which a base counts as selected (the hard mask's own threshold).
+MASK_THRESHOLD = 0.5
+
+
+@dataclass
+class GenePrediction:
+    """One gene's inputs (as the dataloader gives them) and the member's prediction on them."""
+
+    index: int  # row of the dataloader's gene table
+    inputs: dict[str, np.ndarray]  # seq (L, 4), signals (L, n_signals), gene_features (9,), signal_depth (n_signals,)
+    expression: float  # predicted log10(expression + 1)
+    mask: np.ndarray  # (L,) float32, genome orientation (index 0 = the window's leftmost base)
+
+
+def stack_inputs(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batch per-window inputs for ``Seq2ExpModel.predict``: each name's arrays stacked on a new axis 0."""
+    return {name: np.stack([item[name] for item in items]) for name in items[0]}
+
+
+def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
+                     desc: str = "genes") -> Iterator[GenePrediction]:
+    """Predict every gene of a Seq2Exp dataloader in batches of ``batch_size`` windows, in table order.
+
+    Parameters
+    ----------
+    model : a `Seq2ExpModel` (``kipoi.get_model("Seq2Exp/<member>", ...)``): its one prediction path
+        (device, ``rc_average``, depth normalisation) is the one ``kipoi predict`` uses
+    dataset : the member's dataloader on the user's files (``model.default_dataloader(**args)``)
+    progress : a tqdm bar over genes
+    """
+    windows = dataset.windows
+    bar = tqdm(total=len(windows), desc=desc, unit="gene", disable=not progress)
+    for first in range(0, len(windows), batch_size):
+        indices = range(first, min(first + batch_size, len(windows)))
+        inputs = [_model_inputs(windows.example(index)) for index in indices]
+        out = model.predict(stack_inputs(inputs))
+        expression, mask = out.expression.float().cpu().numpy(), out.mask.float().cpu().numpy()
+        for row, index in enumerate(indices):
+            yield GenePrediction(index, inputs[row], float(expression[row]), mask[row])
+        bar.update(len(indices))
+    bar.close()
+
+
+def _model_inputs(example: dict) -> dict[str, np.ndarray]:
+    """The arrays of ``GeneWindows.example`` that the model reads (drops the window record)."""
+    return {name: example[name] for name in ("seq", "signals", "gene_features", "signal_depth")}
+
+
+def gene_window(dataset, index: int):
+    """The gene's window as the `GeneWindow` the browser exports take (genome coordinates)."""
+    from ..evaluate.windows import GeneWindow
+
+    gene, window = dataset.windows.gene_list[index], dataset.windows.window(index)
+    return GeneWindow(gene.gene_id, gene.chrom, window.start, window.length)
+
+
+def mask_segments(mask: np.ndarray, centre: int, threshold: float = MASK_THRESHOLD) -> np.ndarray:
+    """Runs of mask >= ``threshold`` outside the forced centre, in window coordinates.
+
+    Parameters
+    ----------
+    mask : (L,) one gene's mask, TSS at index L // 2
+    centre : length of the forced central region (``model.cfg.centre``), left out: the model keeps
+        it by rule, so a run there says nothing about what it found
+
+    Returns
+    -------
+    (n_runs, 2) int array of [start, end) window indices
+    """
+    from ..evaluate.metrics import selected_runs
+
+    selected = np.asarray(mask) >= threshold
+    middle = len(selected) // 2
+    selected[max(middle - centre // 2, 0):middle + centre // 2] = False
+    return selected_runs(selected)
+
+
+def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int = 8,
+                      threshold: float = MASK_THRESHOLD, progress: bool = True) -> tuple[Path, Path, int]:
+    """Predict every gene's mask and write ``PREFIX.bw`` (max over overlapping windows) and
+    ``PREFIX.bed`` (runs of mask >= ``threshold`` outside the forced centre).
+
+    Masks wait in a memory-mapped file beside the outputs (genes x window float32: 14 GB for the
+    paper's 18,377 genes x 200 kb, which would not fit in memory), removed afterwards.
+
+    Returns
+    -------
+    (bigWig path, BED path, number of BED rows)
+    """
+    from ..evaluate.export import masks_to_bed, masks_to_bigwig
+
+    prefix = Path(prefix)
+    if not prefix.parent.is_dir():
+        raise FileNotFoundError(f"{prefix}: folder {prefix.parent} does not exist. Fix: create it or choose "
+                                f"another -o prefix.")
+    windows = [gene_window(dataset, index) for index in range(len(dataset.windows))]
+    sizes = {w.chrom: dataset.windows.fasta.chrom_length(w.chrom) for w in windows}
+    bigwig, bed = prefix.with_name(prefix.name + ".bw"), prefix.with_name(prefix.name + ".bed")
+    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".mask_tracks.") as scratch:
+        store = np.lib.format.open_memmap(Path(scratch) / "masks.npy", mode="w+", dtype=np.float32,
+                                          shape=(len(windows), model.window))
+        for prediction in gene_predictions(model, dataset, batch_size, progress, desc="masks"):
+            store[prediction.index] = prediction.mask
+        masks = {window.gene_id: store[i] for i, window in enumerate(windows)}
+        masks_to_bigwig(windows, masks, sizes, bigwig, reduce="max")
+        rows = masks_to_bed(windows, masks, sizes, bed, threshold=threshold, drop_centre=True,
+                            centre_length=model.model.cfg.centre, track_name=f"{prefix.name}_mask",
+                            description=f"Seq2Exp mask >= {threshold:g} (forced centre left out)")
+        del masks, store  # the memory map holds its file open; release it before the folder goes
+    return bigwig, bed, rows
+
+
+__all__ = ["GenePrediction", "MASK_THRESHOLD", "gene_predictions", "gene_window", "mask_segments", "stack_inputs",
+           "write_mask_tracks"]
