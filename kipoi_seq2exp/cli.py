@@ -28,6 +28,7 @@ COMMANDS: dict[str, Command] = {
     "test": Command(_TRAIN, "score a checkpoint on the test set (MSE, MAE, Pearson r, mask ratio); scores also go "
                             "to <ckpt>.metrics.json"),
     "predict": Command(_TRAIN, "predict expression for the genes of a data config, to a TSV"),
+    "merge": Command(_TRAIN, "merge the part files of sharded `seq2exp predict --shard I/N` runs into one TSV"),
     "export": Command(_TRAIN, "export a checkpoint into a model-zoo folder (safetensors + YAML + metrics)"),
     "simulate": Command("kipoi_seq2exp.simulate.cli", "write a simulated genome with known regulatory elements"),
     "evaluate": Command("kipoi_seq2exp.evaluate.cli", "score a model's predictions and learned mask on the "

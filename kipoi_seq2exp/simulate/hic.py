@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import hictkpy
 import numpy as np
+import pandas as pd
 
 from .model import Tad
 from .params import SimParams
@@ -48,13 +49,11 @@ def write_cool(path: Path, chrom_sizes: dict[str, int], bin_size: int,
     The file also carries ``VC`` balancing weights (``bins/VC``, divisive), so that readers asking
     for the paper's VC normalisation find it; ``NONE`` gives the raw counts.
     """
-    hictkpy.logging.setLevel("WARNING")  # otherwise it logs each temporary file it writes
     with tempfile.TemporaryDirectory(dir=path.parent) as workdir:
         raw = Path(workdir) / "raw.cool"
         writer = hictkpy.cooler.FileWriter(str(raw), chrom_sizes, bin_size, assembly="seq2exp-sim", tmpdir=workdir)
         bin1, bin2, count = pixels
-        writer.add_pixels_from_dict({"bin1_id": bin1.tolist(), "bin2_id": bin2.tolist(), "count": count.tolist()},
-                                    sorted=True)
+        writer.add_pixels(pd.DataFrame({"bin1_id": bin1, "bin2_id": bin2, "count": count}), sorted=True)
         writer.finalize()
         canonical = Path(workdir) / "canonical.cool"
         _canonicalise_hdf5(raw, canonical, creation_date)
@@ -82,8 +81,9 @@ def vc_weights(pixels: tuple[np.ndarray, np.ndarray, np.ndarray], n_bins: int) -
 def _canonicalise_hdf5(source: Path, target: Path, creation_date: str) -> None:
     """Copy every group, dataset and attribute with HDF5 object timestamps off.
 
-    hictk stamps the wall-clock time into the root's ``creation-date`` attribute and HDF5 into
-    every object header; the copy keeps datatypes, chunking and compression and fixes both.
+    hictk stamps the wall-clock time into the root's ``creation-date`` attribute, its own version
+    into ``generated-by``, and HDF5 into every object header; the copy keeps datatypes, chunking and
+    compression and fixes all three.
     """
     file_plist = h5py.h5p.create(h5py.h5p.FILE_CREATE)
     file_plist.set_obj_track_times(False)
@@ -109,7 +109,11 @@ def _canonicalise_hdf5(source: Path, target: Path, creation_date: str) -> None:
         src.visititems(copy)
 
 
+#: ``generated-by`` names the writer without its version: hictkpy 1.3 and 1.4 write the same pixels.
+GENERATED_BY = "hictk"
+
+
 def _copy_attributes(source: h5py.HLObject, target: h5py.HLObject, creation_date: str) -> None:
+    fixed = {"creation-date": creation_date, "generated-by": GENERATED_BY}
     for name in source.attrs:
-        value = creation_date if name == "creation-date" else source.attrs[name]
-        target.attrs.create(name, value, dtype=source.attrs.get_id(name).dtype)
+        target.attrs.create(name, fixed.get(name, source.attrs[name]), dtype=source.attrs.get_id(name).dtype)

@@ -1,4 +1,4 @@
-"""``seq2exp train | validate | test | predict | export``: argparse subcommands.
+"""``seq2exp train | validate | test | predict | merge | export``: argparse subcommands.
 
 The top-level CLI (:mod:`kipoi_seq2exp.cli`) calls :func:`register` on its subparsers and then
 ``args.func(args)``. Handlers import Lightning only when they run, so ``--help`` is fast;
@@ -14,9 +14,10 @@ from typing import Callable, Optional, Sequence
 from ..data.errors import DataInputError
 from .config import ConfigError, packaged_configs
 from .export import CheckpointError
+from .shards import DEFAULT_CHUNK_GENES, Shard, ShardError
 from ..cli import add_command
 
-USER_ERRORS = (ConfigError, CheckpointError, DataInputError)
+USER_ERRORS = (ConfigError, CheckpointError, DataInputError, ShardError)
 
 SET_HELP = "override one config value, e.g. --set train.max_steps=100 --set data.fasta=hg38.fa (repeatable)"
 
@@ -31,7 +32,7 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add train, validate, test, predict and export; each sets ``func`` to its handler."""
+    """Add train, validate, test, predict, merge and export; each sets ``func`` to its handler."""
     p = add_command(subparsers, "train")
     _add_config_args(p)
     p.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (weights, optimiser, schedule, step); "
@@ -46,10 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = add_command(subparsers, "predict")
     p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
-    p.add_argument("--out", required=True, metavar="TSV", help="output table (one row per gene)")
+    p.add_argument("--out", required=True, metavar="TSV", help="output table (one row per gene); part files go to "
+                   "TSV.parts/, provenance to TSV.manifest.json")
     p.add_argument("--split", default="all", choices=("train", "valid", "test", "all"), help="genes to predict")
+    p.add_argument("--shard", default="0/1", metavar="I/N", help="predict only block I (0-based) of N contiguous "
+                   "blocks of the genes, e.g. --shard $SLURM_ARRAY_TASK_ID/N; the run that completes the set merges "
+                   "it into TSV (or: seq2exp merge TSV); default 0/1 (all genes)")
+    p.add_argument("--chunk-genes", type=int, default=DEFAULT_CHUNK_GENES, metavar="K",
+                   help="genes per part file, rounded up to a multiple of the eval batch size; a rerun skips the "
+                   f"parts already written (default {DEFAULT_CHUNK_GENES})")
+    p.add_argument("--threads", type=int, metavar="T", help="CPU threads of this process (torch.set_num_threads); "
+                   "give 1 when several shards share one machine's cores")
     _add_config_args(p)
     p.set_defaults(func=predict_command)
+
+    p = add_command(subparsers, "merge")
+    p.add_argument("out", metavar="TSV", help="the --out of the sharded predict runs: reads TSV.parts/")
+    p.set_defaults(func=merge_command)
 
     p = add_command(subparsers, "export")
     p.add_argument("checkpoint", metavar="CKPT")
@@ -100,12 +114,31 @@ def test_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     def run() -> None:
+        import torch
+
         from .runner import predict
 
-        table = predict(args.ckpt, args.out, args.split, args.config, args.overrides)
-        print(f"{len(table)} predictions written to {args.out}")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        shard = Shard.parse(args.shard)
+        table = predict(args.ckpt, args.out, args.split, args.config, args.overrides, shard, args.chunk_genes)
+        if table is None:
+            print(f"shard {shard} done: its parts are in {args.out}.parts; other shards' parts are missing. Run "
+                  f"`seq2exp merge {args.out}` once they are done (the last shard to finish merges by itself).")
+        else:
+            print(f"{len(table)} predictions written to {args.out} (provenance: {args.out}.manifest.json)")
 
     return _user_errors_exit(run, "predict")
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    def run() -> None:
+        from .shards import merge
+
+        table = merge(args.out)
+        print(f"{len(table)} predictions written to {args.out} (provenance: {args.out}.manifest.json)")
+
+    return _user_errors_exit(run, "merge")
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -130,5 +163,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return args.func(args)
 
 
-__all__ = ["register", "train_command", "validate_command", "test_command", "predict_command",
+__all__ = ["register", "train_command", "validate_command", "test_command", "predict_command", "merge_command",
            "export_command", "main", "USER_ERRORS"]

@@ -16,13 +16,16 @@ from typing import Any, Optional, Sequence, Union
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import BasePredictionWriter, ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
 
 from .config import ConfigError, RunConfig, TrainConfig, load_run_config, run_config_with_overrides, write_text_atomic
 from .datamodule import Seq2ExpDataModule
 from .export import check_same_model, metrics_sidecar, model_config_of, read_checkpoint
 from .module import Seq2ExpModule, prediction_table
+from .shards import DEFAULT_CHUNK_GENES, Chunk, Plan, Provenance, Shard, ShardRun, complete, merge
 
 
 PathLike = Union[str, os.PathLike]
@@ -71,14 +74,16 @@ def resolve_precision(cfg: TrainConfig, accelerator: str) -> str:
 
 
 def build_trainer(run: RunConfig, run_dir: Optional[Path], training: bool,
-                  extra_callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+                  extra_callbacks: Sequence[pl.Callback] = (), progress_bar: bool = True) -> pl.Trainer:
     """A Trainer for ``run``; with ``training``, writes run_dir/checkpoints/best.ckpt (lowest validation
-    MSE) and run_dir/checkpoints/last.ckpt (every ``checkpoint_every_n_steps``), CSV logs in run_dir/logs."""
+    MSE) and run_dir/checkpoints/last.ckpt (every ``checkpoint_every_n_steps``), CSV logs in run_dir/logs.
+    ``progress_bar=False`` leaves the bar to a callback that knows more (a shard's genes done before)."""
     cfg = run.train
     accelerator = resolve_accelerator(cfg)
     if accelerator == "gpu":
         torch.set_float32_matmul_precision("high")  # TF32 matmuls, as the released runs
-    callbacks: list[pl.Callback] = [TQDMProgressBar(), *extra_callbacks]
+    callbacks: list[pl.Callback] = [TQDMProgressBar()] if progress_bar else []
+    callbacks += extra_callbacks
     logger: Any = False
     if training:
         checkpoints = run_dir / CHECKPOINT_DIR
@@ -96,7 +101,7 @@ def build_trainer(run: RunConfig, run_dir: Optional[Path], training: bool,
         deterministic="warn" if cfg.deterministic else False,
         val_check_interval=cfg.val_every_n_steps, check_val_every_n_epoch=None,
         limit_val_batches=cfg.limit_val_batches, log_every_n_steps=cfg.log_every_n_steps,
-        num_sanity_val_steps=0, callbacks=callbacks, logger=logger,
+        num_sanity_val_steps=0, callbacks=callbacks, logger=logger, enable_progress_bar=progress_bar,
         default_root_dir=str(run_dir) if run_dir else None, enable_model_summary=training,
     )
 
@@ -199,21 +204,81 @@ def record_scores(checkpoint: PathLike, scores: dict[str, Any]) -> Path:
 
 
 def predict(checkpoint: PathLike, out: PathLike, split: str = "all", config: Optional[PathLike] = None,
-            overrides: Sequence[str] = ()) -> pd.DataFrame:
-    """Predict every gene of ``split`` and write a TSV: gene_id, (cell, when the data config names
-    cells), chrom, start, end, strand, qc (window quality: 'ok' or why it is flagged), prediction,
-    mask_ratio (and target where it has targets)."""
+            overrides: Sequence[str] = (), shard: Shard = Shard(0, 1),
+            chunk_genes: int = DEFAULT_CHUNK_GENES) -> Optional[pd.DataFrame]:
+    """Predict the genes of ``split`` owned by ``shard`` into part files ``OUT.parts/``, skipping parts
+    already written; once every part of the run is present, merge them into the TSV ``out`` and
+    write ``OUT.manifest.json`` (see :mod:`.shards`).
+
+    The TSV has one row per gene (per gene and cell with joint cells), in the gene table's order:
+    gene_id, (cell, when the data config names cells), chrom, start, end, strand, qc (window quality:
+    'ok' or why it is flagged), prediction, mask_ratio (and target where it has targets).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        The merged table; ``None`` while other shards' parts are still missing.
+    """
     stored = read_checkpoint(checkpoint)
     run = resolve_run(config, overrides, stored, checkpoint)
     datamodule = Seq2ExpDataModule(run.data, run.train, predict_split=split)
     datamodule.check("predict")
-    module = trained_module(run, stored)
-    trainer = build_trainer(run, None, training=False)
-    batches = trainer.predict(module, datamodule=datamodule, return_predictions=True)
-    table = pd.DataFrame(prediction_table(batches))
-    write_text_atomic(Path(out), table.to_csv(sep="\t", index=False))
-    return table
+    dataset = datamodule.dataset(split)
+    plan = Plan.of(len(dataset), shard.count, run.train.resolved_eval_batch_size, chunk_genes)
+    parts = ShardRun(out, plan, shard, Provenance.of(checkpoint, run.data, prediction_settings(run, split)))
+    pending = parts.pending()
+    if pending:
+        loader = DataLoader(Subset(dataset, [row for c in pending for row in range(c.start, c.stop)]),
+                            batch_size=plan.batch_size, num_workers=run.train.num_workers)
+        trainer = build_trainer(run, None, training=False, extra_callbacks=[PartWriter(parts, pending)],
+                                progress_bar=False)
+        trainer.predict(trained_module(run, stored), dataloaders=loader, return_predictions=False)
+    return merge(out) if complete(out, plan) else None
+
+
+def prediction_settings(run: RunConfig, split: str) -> dict[str, Any]:
+    """Everything besides checkpoint and input files that changes a prediction: parts of runs that agree
+    on these (and on the files) may be mixed."""
+    accelerator = resolve_accelerator(run.train)
+    return {"split": split, "model": run.model.to_dict(), "data": run.data.to_dict(), "accelerator": accelerator,
+            "precision": resolve_precision(run.train, accelerator)}
+
+
+class PartWriter(BasePredictionWriter):
+    """Collects the predicted batches of the chunk in progress and writes it as one part once complete,
+    with a progress bar (genes, rate, ETA) for the shard.
+
+    Batches never straddle two chunks: chunks hold whole batches (`Plan`), the last one of the
+    prediction set excepted, which comes last.
+    """
+
+    def __init__(self, parts: ShardRun, pending: Sequence[Chunk]) -> None:
+        super().__init__(write_interval="batch")
+        self.parts = parts
+        self.pending = list(pending)
+        self.batches: list[dict[str, Any]] = []
+        self.progress: Optional[tqdm] = None
+
+    def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """The bar starts with the genes of earlier runs done, so its rate and ETA are this run's."""
+        total = sum(c.rows for c in self.parts.chunks)
+        self.progress = tqdm(total=total, initial=total - sum(c.rows for c in self.pending), unit="gene",
+                             desc=f"shard {self.parts.shard}", dynamic_ncols=True)
+
+    def write_on_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, prediction: dict[str, Any],
+                           batch_indices: Optional[Sequence[int]], batch: Any, batch_idx: int,
+                           dataloader_idx: int = 0) -> None:
+        self.batches.append(prediction)
+        self.progress.update(len(prediction["prediction"]))
+        chunk = self.pending[0]
+        if sum(len(b["prediction"]) for b in self.batches) == chunk.rows:
+            self.parts.write(chunk, pd.DataFrame(prediction_table(self.batches)))
+            self.pending.pop(0)
+            self.batches = []
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.progress.close()
 
 
 __all__ = ["resolve_run", "build_trainer", "fit", "evaluate", "predict", "record_scores", "new_module",
-           "trained_module"]
+           "trained_module", "PartWriter"]
