@@ -279,6 +279,11 @@ class PartWriter(BasePredictionWriter):
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.progress.close()
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """A run stopped mid-way closes its bar now (an open one is printed again when the process exits)."""
+        if self.progress is not None:
+            self.progress.close()
+
 
 __all__ = ["resolve_run", "build_trainer", "fit", "evaluate", "predict", "record_scores", "new_module",
            "trained_module", "PartWriter"]
