@@ -73,6 +73,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "dna_mask": ("demo_soft", ["model.predictor_dna=centre", "model.signal_scale=0.01", "model.kl_weight=0.0"],
                  "mask from the DNA alone (signal Beta x0.01), predictor_dna centre, no KL: open tokens only count "
                  "through a sequence-gated mask"),
+    "dna_mask_3000": ("demo_soft", ["model.predictor_dna=centre", "model.signal_scale=0.01", "model.kl_weight=0.0",
+                                    "train.max_steps=3000", "train.warmup_steps=200", "train.val_every_n_steps=200",
+                                    "train.checkpoint_every_n_steps=200"],
+                      "dna_mask with 3,000 steps (3.3x the budget)"),
 }
 
 

@@ -37,6 +37,8 @@ COMMANDS: dict[str, Command] = {
                                                        "on each distance from the TSS"),
     "perturb": Command("kipoi_seq2exp.interpret.cli", "in-silico CRISPRi: silence each element's signals, delta expression"),
     "mask-tracks": Command("kipoi_seq2exp.interpret.cli", "every gene's mask as a bigWig and a BED of segments (IGV/UCSC)"),
+    "plot-locus": Command("kipoi_seq2exp.interpret.cli", "a plot per gene: the signals read, the mask, each element's "
+                                                          "in-silico CRISPRi effect (PNG/SVG)"),
     "import-airs": Command("kipoi_seq2exp.airs.cli", "import an authors' released Seq2Exp checkpoint as a zoo member"),
     "register": Command(_ZOO, "add the Seq2Exp model zoo to kipoi as a local source (idempotent)"),
     "example-args": Command(_ZOO, "JSON dataloader arguments of a member's bundled example files (absolute paths), "

@@ -175,3 +175,22 @@ def test_perturb_command_from_mask(tmp_path):
     assert done.returncode == 0, done.stderr
     segments = pd.read_csv(tmp_path / "masks.bed", sep="\t", skiprows=1, header=None)
     assert sorted(zip(segments[1], segments[2])) == sorted(zip(table["start"], table["end"]))
+
+
+def test_locus_view_shows_the_inputs_the_mask_and_each_elements_effect(soft, tmp_path):
+    from kipoi_seq2exp.interpret.locus import locus_view_of, plot_genes, predict_one
+
+    model, dataset = soft
+    prediction = predict_one(model, dataset, 0)
+    reference = next(gene_predictions(model, dataset, batch_size=3, progress=False))
+    assert prediction.expression == pytest.approx(reference.expression, abs=1e-6)
+    view = locus_view_of(model, dataset, prediction, [ENHANCER])
+    np.testing.assert_array_equal(view.tracks["DNase"], prediction.inputs["signals"][:, 1])
+    np.testing.assert_array_equal(view.masks["learned mask"], prediction.mask)
+    [(start, end, label)] = view.intervals["elements\n(delta log10 if silenced)"]
+    [effect] = perturb_gene(model, dataset, prediction, [ENHANCER])
+    assert (start, end) == (ENHANCER.start - 15_970, ENHANCER.end - 15_970) and label == f"{effect.delta:+.3f}"
+    paths = plot_genes(model, dataset, ["SIMG00241"], tmp_path, ".svg", ElementIndex([ENHANCER]))
+    assert [p.name for p in paths] == ["SIMG00241.svg"] and "<svg" in paths[0].read_text()[:500]
+    with pytest.raises(ValueError, match=r"genes \['NOPE'\] are not in the dataloader's gene table"):
+        plot_genes(model, dataset, ["NOPE"], tmp_path)

@@ -71,7 +71,8 @@ _LANE_COLOURS = ["#1b9e77", "#7f7f7f", "#d95f02", "#7570b3", "#e7298a", "#66a61e
 
 
 def plot_locus(view: LocusView, path: str | Path, centre_length: int = CENTRE_LENGTH) -> Path:
-    """One PNG: signal tracks, masks, interval lanes; TSS line and the forced centre shaded.
+    """One figure (PNG, or SVG by ``path``'s suffix): signal tracks, masks, interval lanes; TSS line and
+    the forced centre shaded.
 
     The x axis is kb from the TSS, so any two loci read the same way.
     """
@@ -103,7 +104,7 @@ def plot_locus(view: LocusView, path: str | Path, centre_length: int = CENTRE_LE
     axes[-1].set_xlim(x[0], x[-1])
     figure.tight_layout()
     path = Path(path)
-    temporary = path.with_name(path.stem + ".tmp.png")
+    temporary = path.with_name(path.stem + ".tmp" + (path.suffix or ".png"))
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
     os.replace(temporary, path)

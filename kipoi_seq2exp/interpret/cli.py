@@ -1,4 +1,4 @@
-"""``seq2exp diagnose | perturb | mask-tracks``: what a member's prediction depends on and what it selects."""
+"""``seq2exp diagnose | perturb | mask-tracks | plot-locus``: what a member's prediction depends on and what it selects."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="PREFIX", help="writes PREFIX.bw and PREFIX.bed")
     p.set_defaults(func=mask_tracks_command)
 
+    p = add_command(subparsers, "plot-locus", description="One plot per gene (PNG or SVG): the signals the model read, "
+                    "its learned mask, and, with --elements, each candidate element labelled with its in-silico "
+                    "CRISPRi effect (delta log10 expression when its chromatin is silenced). TSS dashed, forced "
+                    "centre shaded, x in kb from the TSS.")
+    _member_arguments(p)
+    p.add_argument("--genes", nargs="*", default=[], metavar="GENE_ID", help="genes to draw (default: every gene)")
+    p.add_argument("--elements", metavar="BED", help="candidate elements to silence and label")
+    p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for GENE_ID.png / .svg")
+    p.set_defaults(func=plot_locus_command)
+
 
 def _member_arguments(p: argparse.ArgumentParser) -> None:
     """MODEL, --source, --dataloader_args and --batch_size, spelt as `seq2exp score-variants` spells them."""
@@ -101,6 +112,17 @@ def mask_tracks_command(args: argparse.Namespace) -> int:
                                           progress=not args.no_progress)
     print(f"masks of {len(dataset)} genes written to {bigwig} (max over overlapping windows) and {rows} segments "
           f"to {bed}", file=sys.stderr)
+    return 0
+
+
+def plot_locus_command(args: argparse.Namespace) -> int:
+    from .locus import plot_genes
+    from .perturb import read_elements_bed
+
+    elements = read_elements_bed(args.elements) if args.elements else None
+    model, dataset = _member_and_dataset(args)
+    paths = plot_genes(model, dataset, args.genes, args.output, f".{args.format}", elements, batch_size=args.batch_size)
+    print(f"{len(paths)} locus plots written to {args.output}", file=sys.stderr)
     return 0
 
 

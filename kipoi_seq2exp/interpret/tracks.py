@@ -58,7 +58,7 @@ def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
     bar = tqdm(total=len(windows), desc=desc, unit="gene", disable=not progress)
     for first in range(0, len(windows), batch_size):
         indices = range(first, min(first + batch_size, len(windows)))
-        inputs = [_model_inputs(windows.example(index)) for index in indices]
+        inputs = [model_inputs(windows.example(index)) for index in indices]
         out = model.predict(stack_inputs(inputs))
         expression, mask = out.expression.float().cpu().numpy(), out.mask.float().cpu().numpy()
         for row, index in enumerate(indices):
@@ -67,7 +67,7 @@ def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
     bar.close()
 
 
-def _model_inputs(example: dict) -> dict[str, np.ndarray]:
+def model_inputs(example: dict) -> dict[str, np.ndarray]:
     """The arrays of ``GeneWindows.example`` that the model reads (drops the window record)."""
     return {name: example[name] for name in ("seq", "signals", "gene_features", "signal_depth")}
 
