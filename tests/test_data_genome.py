@@ -133,10 +133,11 @@ def test_fresh_index_of_rewritten_fasta_reads_the_new_bases(fasta):
     assert FastaWindows(fasta).fetch("chr2", 0, 50) == CHR2[:50].upper()
 
 
-def test_garbage_fasta_index_is_an_error(fasta):
+@pytest.mark.parametrize("row", ["chr1\tnot-a-number\n", "chr1\t5000\t6\n"], ids=["garbage", "short"])
+def test_malformed_fasta_index_row_is_an_error(fasta, row):
     FastaWindows(fasta)
     with open(fasta + ".fai", "w") as handle:
-        handle.write("chr1\tnot-a-number\n")
+        handle.write(row)
     with pytest.raises(DataInputError, match=r"line 1 is not a FASTA index row"):
         FastaWindows(fasta)
 
@@ -162,11 +163,3 @@ def test_stale_index_after_the_last_sequence_grew_by_whole_lines(tmp_path):
     path.write_text(">chr1\nACGT\nACGT\nACGT\n")
     with pytest.raises(DataInputError, match=r"'chr1' is 8 bases long by the index, but the FASTA's sequence goes on"):
         FastaWindows(str(path))
-
-
-def test_short_fasta_index_row_is_an_error(fasta):
-    FastaWindows(fasta)
-    with open(fasta + ".fai", "w") as handle:
-        handle.write("chr1\t5000\t6\n")
-    with pytest.raises(DataInputError, match=r"line 1 is not a FASTA index row"):
-        FastaWindows(fasta)
