@@ -189,3 +189,17 @@ def test_readme_registers_before_every_seq2exp_source_command():
     text = README.read_text()
     text = text[text.index("\n## ", text.index("## Quick start")):]
     assert text.index("python -m kipoi_seq2exp register") < text.index("--source seq2exp")
+
+
+def test_a_vcf_that_passed_is_read_once_until_it_changes(world, monkeypatch):
+    from kipoi_seq2exp.data import variants
+
+    reads = []
+    monkeypatch.setattr(variants, "_first_unsorted", lambda path: reads.append(path))
+    vcf = write_vcf_text(world["dir"] / "once.vcf.gz", GOOD, index=True)
+    check_vcf(vcf)
+    assert len(windows(vcf, world)) == 3  # scoring checks its input again: answered from the first check
+    assert len(reads) == 1
+    write_vcf_text(world["dir"] / "once.vcf.gz", GOOD[:2], index=True)  # another version of the file
+    check_vcf(vcf)
+    assert len(reads) == 2

@@ -178,10 +178,10 @@ def test_perturb_command_from_mask(tmp_path):
 
 
 def test_locus_view_shows_the_inputs_the_mask_and_each_elements_effect(soft, tmp_path):
-    from kipoi_seq2exp.interpret.locus import locus_view_of, plot_genes, predict_one
+    from kipoi_seq2exp.interpret.locus import locus_view_of, plot_genes
 
     model, dataset = soft
-    prediction = predict_one(model, dataset, 0)
+    prediction = next(gene_predictions(model, dataset, batch_size=1, progress=False, indices=[0]))
     reference = next(gene_predictions(model, dataset, batch_size=3, progress=False))
     assert prediction.expression == pytest.approx(reference.expression, abs=1e-6)
     view = locus_view_of(model, dataset, prediction, [ENHANCER])

@@ -97,11 +97,9 @@ class GeneWindows:
         window = self.window(index)
         empty = tuple(track.name for track, reader in zip(self.config.tracks, self.readers)
                       if isinstance(reader, BigWigTrack) and not reader.has_signal(window.chrom, window.start, window.end))
-        sequence = self.fasta.fetch(window.chrom, window.start, window.end)
-        part = clip(window.start, window.end, self.fasta.chrom_length(window.chrom))
-        on_chromosome = sequence[part.offset:part.offset + part.length]
-        gaps = qc.n_fraction(on_chromosome) * part.length / window.length if part.length else 0.0
-        return WindowQC(qc.n_fraction(sequence), empty, gaps)
+        unreadable = qc.unreadable_bases(self.fasta.fetch(window.chrom, window.start, window.end))
+        padding = window.length - clip(window.start, window.end, self.fasta.chrom_length(window.chrom)).length
+        return WindowQC(unreadable / window.length, empty, (unreadable - padding) / window.length)
 
     def _promoter_channels(self) -> list[int]:
         wanted = {name.casefold() for name in self.config.promoter_tracks}

@@ -39,13 +39,14 @@ class WindowQC:
         return ";".join(reasons) or "ok"
 
 
+def unreadable_bases(sequence: str) -> int:
+    """How many bases are not A/C/G/T (N, IUPAC codes, off-chromosome padding)."""
+    return len(sequence.encode("ascii", errors="replace").translate(None, bytes(_ACGT)))
+
+
 def n_fraction(sequence: str) -> float:
-    """Share of bases that are not A/C/G/T (N, IUPAC codes, off-chromosome padding)."""
-    if not sequence:
-        return 1.0
-    data = sequence.encode("ascii", errors="replace")
-    readable = len(data) - len(data.translate(None, bytes(_ACGT)))
-    return 1.0 - readable / len(data)
+    """Share of bases that are not A/C/G/T; 1 for an empty sequence."""
+    return unreadable_bases(sequence) / len(sequence) if sequence else 1.0
 
 
 def summarise(gene_ids: Sequence[str], checks: Sequence[WindowQC], max_n_fraction: float) -> tuple[str, str]:

@@ -68,8 +68,11 @@ class BigWigTrack(ProcessLocalFile):
         part = clip(start, end, self.chrom_sizes[name])
         if not part.length:
             return False
-        high, low = (self._handle().stats(name, part.start, part.end, type=kind, exact=True)[0] for kind in ("max", "min"))
-        return high is not None and (high > 0 or (low is not None and low < 0))
+        stats = self._handle().stats
+        high = stats(name, part.start, part.end, type="max", exact=True)[0]
+        if high is None or high > 0:  # no entry at all, or a positive one: no second read needed
+            return high is not None
+        return stats(name, part.start, part.end, type="min", exact=True)[0] < 0
 
     def window(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Signal over [start, end) as (end - start,) float32; NaN and off-chromosome bases are 0."""

@@ -10,6 +10,7 @@ window, REF alleles that disagree with the FASTA (skipped), unsupported ALT alle
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -240,8 +241,17 @@ def check_vcf(path: str) -> None:
     """
     if not os.path.isfile(path):
         raise DataInputError(f"{path}: VCF not found. Fix: check the path.")
+    stat = os.stat(path)
+    _check_vcf_file(path, stat.st_size, stat.st_mtime_ns,
+                    os.path.exists(path + ".tbi") or os.path.exists(path + ".csi"))
+
+
+@functools.lru_cache(maxsize=16)
+def _check_vcf_file(path: str, size: int, mtime_ns: int, indexed: bool) -> None:
+    """`check_vcf` of one version of a file: a VCF that passed is not read again by the next caller
+    (``score-variants`` checks before loading the model, then scoring checks its input); a failure
+    is not cached."""
     compression = _vcf_compression(path)
-    indexed = os.path.exists(path + ".tbi") or os.path.exists(path + ".csi")
     unsorted = _first_unsorted(path)
     if unsorted:
         fix, out = vcf_fix(path, compression, unsorted=True)

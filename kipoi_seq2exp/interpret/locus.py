@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..evaluate.report import LocusView, plot_locus
 from .perturb import Element, ElementIndex, perturb_gene
-from .tracks import GenePrediction, gene_window, model_inputs, stack_inputs
+from .tracks import GenePrediction, gene_predictions, gene_window
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -37,13 +37,6 @@ def locus_view_of(model, dataset, prediction: GenePrediction, elements: Sequence
     return view
 
 
-def predict_one(model, dataset, index: int) -> GenePrediction:
-    """The reference pass of one gene (a plot asks for a few genes of what may be a genome-wide table)."""
-    inputs = model_inputs(dataset.windows.example(index))
-    out = model.predict(stack_inputs([inputs]))
-    return GenePrediction(index, inputs, float(out.expression.float().cpu()[0]), out.mask.float().cpu().numpy()[0])
-
-
 def plot_genes(model, dataset, gene_ids: Sequence[str], out_dir: str | os.PathLike, suffix: str = ".png",
                elements: ElementIndex | None = None, mode: str = "background", batch_size: int = 8) -> list[Path]:
     """One locus plot per gene of ``gene_ids`` (all of the dataloader's genes when empty), in ``out_dir``.
@@ -64,9 +57,9 @@ def plot_genes(model, dataset, gene_ids: Sequence[str], out_dir: str | os.PathLi
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index in sorted(wanted):
-        prediction = predict_one(model, dataset, index)
-        window = dataset.windows.window(index)
+    # only the wanted genes are predicted: a plot asks for a few genes of what may be a genome-wide table
+    for prediction in gene_predictions(model, dataset, batch_size, progress=False, indices=sorted(wanted)):
+        window = dataset.windows.window(prediction.index)
         candidates = elements.touching(window.chrom, window.start, window.end) if elements is not None else []
         view = locus_view_of(model, dataset, prediction, candidates, mode, batch_size)
         paths.append(plot_locus(view, out / f"{view.window.gene_id}{suffix}"))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +43,8 @@ def stack_inputs(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.stack([item[name] for item in items]) for name in items[0]}
 
 
-def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
-                     desc: str = "genes") -> Iterator[GenePrediction]:
+def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True, desc: str = "genes",
+                     indices: Sequence[int] | None = None) -> Iterator[GenePrediction]:
     """Predict every gene of a Seq2Exp dataloader in batches of ``batch_size`` windows, in table order.
 
     Parameters
@@ -53,21 +53,23 @@ def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
         (device, ``rc_average``, depth normalisation) is the one ``kipoi predict`` uses
     dataset : the member's dataloader on the user's files (``model.default_dataloader(**args)``)
     progress : a tqdm bar over genes
+    indices : rows of the gene table to predict, in this order (default: every gene)
     """
     windows = dataset.windows
-    bar = tqdm(total=len(windows), desc=desc, unit="gene", disable=not progress)
-    for first in range(0, len(windows), batch_size):
-        indices = range(first, min(first + batch_size, len(windows)))
-        inputs = [model_inputs(windows.example(index)) for index in indices]
+    rows = list(range(len(windows)) if indices is None else indices)
+    bar = tqdm(total=len(rows), desc=desc, unit="gene", disable=not progress)
+    for first in range(0, len(rows), batch_size):
+        batch = rows[first:first + batch_size]
+        inputs = [_model_inputs(windows.example(index)) for index in batch]
         out = model.predict(stack_inputs(inputs))
         expression, mask = out.expression.float().cpu().numpy(), out.mask.float().cpu().numpy()
-        for row, index in enumerate(indices):
+        for row, index in enumerate(batch):
             yield GenePrediction(index, inputs[row], float(expression[row]), mask[row])
-        bar.update(len(indices))
+        bar.update(len(batch))
     bar.close()
 
 
-def model_inputs(example: dict) -> dict[str, np.ndarray]:
+def _model_inputs(example: dict) -> dict[str, np.ndarray]:
     """The arrays of ``GeneWindows.example`` that the model reads (drops the window record)."""
     return {name: example[name] for name in ("seq", "signals", "gene_features", "signal_depth")}
 

@@ -330,8 +330,8 @@ def check_same_run(folder: Path, plan: Plan, provenance: Provenance) -> None:
                 f"{folder} holds parts of another run ({_describe(theirs)}); this run ({_describe(provenance)}) "
                 f"differs in {', '.join(differences(provenance, theirs)) or 'its run key'}. "
                 f"{_FIX_OTHER_RUN.format(folder=folder)}")
-        if Plan(**manifest["plan"]) != plan:
-            stored = Plan(**manifest["plan"])
+        stored = Plan(**manifest["plan"])
+        if stored != plan:
             raise ShardError(
                 f"{folder} holds a run cut as {stored.describe()}; this run asks for {plan.describe()}. Fix: rerun "
                 f"with --shard I/{stored.shards} and --chunk-genes {stored.chunk_batches * stored.batch_size} (and "
