@@ -10,9 +10,16 @@ Shapes follow mamba-ssm: ``u, delta, z`` are ``(batch, d_inner, length)``, ``A``
 Backends, chosen by :func:`selective_scan` (automatic, overridable, logged once):
 
 - ``cuda``: mamba-ssm's fused kernel (tensors on CUDA and ``mamba_ssm`` importable);
+- ``triton``: the package's Triton kernels, parallel along L (:mod:`kipoi_seq2exp.ops.triton_scan`);
+  needs Triton, no compiler and no CUDA build;
 - ``compiled``: the package's compiled CPU kernel (:mod:`kipoi_seq2exp.ops.scan_compiled`);
 - ``chunked``: pure PyTorch, memory bounded by the segment length, not by L;
 - ``reference``: a plain sequential loop, used by tests only.
+
+The automatic choice: on CUDA tensors mamba-ssm's kernel when mamba-ssm is installed, else Triton
+when it imports, else ``chunked``; on the CPU ``compiled`` when a kernel builds, else ``chunked``.
+The CUDA order (mamba-ssm before Triton) is a default, not a measurement: it will be revisited
+once ``benchmarks/gpu_check.py`` has run on a GPU.
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ from torch.utils.checkpoint import checkpoint
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "cuda", "compiled", "chunked", "reference")
+BACKENDS = ("auto", "cuda", "triton", "compiled", "chunked", "reference")
 ENV_BACKEND = "SEQ2EXP_SCAN_BACKEND"
 
 _forced_backend: Optional[str] = None
@@ -145,6 +152,12 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _triton_available() -> bool:
+    from . import triton_scan  # imports Triton only when asked
+
+    return triton_scan.is_available()
+
+
 def _compiled_scan() -> Optional[Callable[..., Tensor]]:
     try:
         from . import scan_compiled
@@ -168,8 +181,11 @@ def resolve_backend(device: torch.device) -> str:
         raise ValueError(f"${ENV_BACKEND}={requested!r} is not a selective-scan backend; use one of {BACKENDS}")
     if requested != "auto":
         return requested
-    if device.type == "cuda" and _cuda_available():
-        return "cuda"
+    if device.type == "cuda":
+        if _cuda_available():
+            return "cuda"
+        if _triton_available():
+            return "triton"
     if device.type == "cpu" and _compiled_scan() is not None:
         return "compiled"
     return "chunked"
@@ -185,6 +201,10 @@ def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D:
         log.info("selective scan backend: %s", name)
     if name == "cuda":
         return _cuda_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if name == "triton":
+        from .triton_scan import selective_scan_triton
+
+        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if name == "compiled":
         fn = _compiled_scan()
         if fn is None:
