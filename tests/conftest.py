@@ -1,10 +1,17 @@
 """Shared test setup: Kipoi writes ~/.kipoi on import, so every test gets its own HOME."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+if not torch.cuda.is_available():
+    # Triton decides compiled or interpreted for each kernel as it is defined, its own library
+    # included when it is imported (Lightning imports it): set here, before any test module, so
+    # the Triton scan's tests run in its interpreter on the CPU (tests/test_triton_scan.py).
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 FIXTURE = Path(__file__).parent / "fixtures" / "airs"
 
