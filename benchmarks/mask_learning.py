@@ -77,6 +77,12 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                                     "train.max_steps=3000", "train.warmup_steps=200", "train.val_every_n_steps=200",
                                     "train.checkpoint_every_n_steps=200"],
                       "dna_mask with 3,000 steps (3.3x the budget)"),
+    "abc_dna_mask": ("demo_soft", ["model.predictor_dna=centre", "model.signal_scale=0.01", "model.kl_weight=0.0",
+                                   "model.sum_contribution=signals"],
+                     "dna_mask, each token's contribution = exp(linear(its signals) + a position bias) x mask "
+                     "(ABC form): only the mask can tell an enhancer from an open decoy"),
+    "abc_contribution": ("demo_soft", ["model.predictor_dna=centre", "model.sum_contribution=signals"],
+                         "predictor_centre with the ABC-form contribution (signal Beta and KL as the recipe)"),
 }
 
 

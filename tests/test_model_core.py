@@ -66,6 +66,44 @@ def test_hard_mask_is_binary_with_straight_through_gradient():
     assert torch.equal(grad, torch.arange(WINDOW).float().expand(2, -1))
 
 
+def test_beta_sample_in_bfloat16_is_drawn_in_float32_with_gradients():
+    """bf16-mixed training: torch has no bfloat16 Dirichlet kernel; the sample is drawn in float32."""
+    model = Seq2Exp(small()).train()
+    alpha = torch.full((4, 64), 2.0, dtype=torch.bfloat16, requires_grad=True)
+    beta = torch.full((4, 64), 6.0, dtype=torch.bfloat16, requires_grad=True)
+    torch.manual_seed(0)
+    z = model.sample_mask(alpha, beta, mask_sample=None)
+    z.float().sum().backward()
+    assert z.dtype == torch.bfloat16 and 0 < z.min() and z.max() < 1
+    assert abs(z.float().mean().item() - 0.25) < 0.05  # Beta(2, 6) has mean 0.25
+    assert alpha.grad is not None and bool((alpha.grad > 0).all()) and bool((beta.grad < 0).all())
+
+
+def test_signal_contributions_depend_only_on_the_token_signals_and_position():
+    """sum_contribution: signals is the ABC form exp(w . s_t + b_t): no token reads another."""
+    cfg = small(readout="sum", sum_contribution="signals")
+    model = Seq2Exp(cfg).eval()
+    signals = torch.rand(1, cfg.n_tokens, cfg.n_signals)
+    with torch.no_grad():
+        model.contact_bias.normal_()
+        base = model.token_contributions(None, signals)
+        changed = signals.clone()
+        changed[0, 5] += 1.0
+        moved = model.token_contributions(None, changed)
+        expected = torch.exp(model.contribution(signals) + model.contact_bias)
+    assert torch.allclose(base, expected)
+    assert torch.equal((moved != base).any(-1)[0].nonzero().flatten(), torch.tensor([5]))
+
+
+@pytest.mark.parametrize("kw", [dict(readout="centre", sum_contribution="signals"),
+                                dict(variant="hard", readout="sum", sum_contribution="signals"),
+                                dict(readout="sum", sum_contribution="tokens")])
+def test_signal_contributions_need_an_uncompacted_sum_readout(kw):
+    variant = kw.pop("variant", "soft")
+    with pytest.raises(ValueError, match="sum_contribution"):
+        small(variant, **kw)
+
+
 @pytest.mark.parametrize("variant", ["soft", "hard"])
 def test_centre_always_kept_and_blacklist_dropped(variant):
     cfg = small(variant)

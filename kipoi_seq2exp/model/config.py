@@ -37,6 +37,8 @@ MaskGate = Literal["input", "every_layer"]
 MASK_GATES = get_args(MaskGate)
 PredictorDna = Literal["everywhere", "centre"]
 PREDICTOR_DNA = get_args(PredictorDna)
+SumContribution = Literal["predictor", "signals"]
+SUM_CONTRIBUTIONS = get_args(SumContribution)
 
 
 @dataclass
@@ -118,6 +120,13 @@ class ModelConfig:
     #: the additive form of enhancer models (ABC: activity x contact), in ``sum_channels`` channels
     readout: Readout = "centre"
     sum_channels: int = 4
+    #: what each token's non-negative contribution to the ``sum`` readout is read from.
+    #: "predictor": the predictor's output at that token (a bidirectional scan over the window, so
+    #: it can read motifs and memorise genes itself). "signals": exp(linear(the token's own
+    #: signals) + a learned bias per position in the window), the ABC form activity x contact; the
+    #: mask is then the ONLY way distal sequence reaches the prediction, and with one scalar per gene
+    #: it is what the generator must learn (README, "Why the mask did not learn", finding 5)
+    sum_contribution: SumContribution = "predictor"
     #: hard variant: the predictor reads only the selected tokens, compacted (the authors'). False:
     #: it reads every token times the 0/1 mask, so an unselected token still gets the straight-through
     #: gradient and can be switched back on (compacted, it never sees one again: the mask collapses)
@@ -215,6 +224,10 @@ class ModelConfig:
             (not self.mask_noise or self.mask_gate == "every_layer", "mask_noise needs mask_gate: every_layer"),
             (self.variant == "soft" or not self.compact_selected or self.mask_gate == "input",
              "mask_gate every_layer acts on every token: with the hard variant set compact_selected: false"),
+            (self.sum_contribution in SUM_CONTRIBUTIONS,
+             f"sum_contribution = {self.sum_contribution!r}: use one of {SUM_CONTRIBUTIONS}"),
+            (self.sum_contribution == "predictor" or (self.readout == "sum" and (self.variant == "soft" or not self.compact_selected)),
+             "sum_contribution: signals needs readout: sum and every token in place (soft, or hard with compact_selected: false)"),
             (self.predictor_dna in PREDICTOR_DNA, f"predictor_dna = {self.predictor_dna!r}: use one of {PREDICTOR_DNA}"),
             (self.generator_concentration >= 0, "generator_concentration must be >= 0 (0 = the authors' softplus)"),
             (0 <= self.mask_budget < 1 and self.budget_weight >= 0,

@@ -71,6 +71,15 @@ def beta_kl(alpha: Tensor, beta: Tensor, prior_alpha: float, prior_beta: float) 
             + (a0 - alpha + b0 - beta) * torch.digamma(alpha + beta))
 
 
+def sample_beta(alpha: Tensor, beta: Tensor) -> Tensor:
+    """A reparameterised Beta sample, drawn in float32: PyTorch's Dirichlet sampler has no
+    bfloat16/float16 kernel, so ``precision: bf16-mixed`` would otherwise fail on the CPU."""
+    if alpha.dtype in (torch.float32, torch.float64):
+        return torch.distributions.Beta(alpha, beta).rsample()
+    with torch.autocast(alpha.device.type, enabled=False):
+        return torch.distributions.Beta(alpha.float(), beta.float()).rsample().to(alpha.dtype)
+
+
 class Seq2Exp(nn.Module):
     """Seq2Exp model (``released`` architecture by default; see :class:`ModelConfig`).
 
@@ -97,7 +106,10 @@ class Seq2Exp(nn.Module):
         # Strand-folded features (rc_equivariant) are half as wide: the heads read embed_width.
         self.mask_head = nn.Linear(embed_width, 2)
         readout_width = embed_width + {"centre": 0, "window": embed_width, "sum": cfg.sum_channels}[cfg.readout]
-        self.contribution = nn.Linear(embed_width, cfg.sum_channels) if cfg.readout == "sum" else None
+        from_signals = cfg.sum_contribution == "signals"
+        self.contribution = (nn.Linear(cfg.n_signals if from_signals else embed_width, cfg.sum_channels)
+                             if cfg.readout == "sum" else None)
+        self.contact_bias = nn.Parameter(torch.zeros(cfg.n_tokens, cfg.sum_channels)) if from_signals else None
         self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
                                   nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
@@ -124,6 +136,8 @@ class Seq2Exp(nn.Module):
             nn.init.zeros_(self.pos_embed)
         if self.contribution is not None:  # ~0.02 per token at init: the sum starts near log(1 + #tokens / 50)
             nn.init.constant_(self.contribution.bias, -4.0)
+        if self.contact_bias is not None:
+            nn.init.zeros_(self.contact_bias)
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(self, seq: Tensor, signals: Tensor, gene_features: Tensor,
@@ -253,7 +267,7 @@ class Seq2Exp(nn.Module):
         """Training: a reparameterised sample (or ``mask_sample`` replayed); inference: the mean.
         Hard: 1[z >= threshold] with the straight-through gradient."""
         if self.training:
-            z = mask_sample if mask_sample is not None else torch.distributions.Beta(alpha, beta).rsample()
+            z = mask_sample if mask_sample is not None else sample_beta(alpha, beta)
         else:
             z = alpha / (alpha + beta)
         if self.cfg.variant == "soft":
@@ -281,7 +295,16 @@ class Seq2Exp(nn.Module):
         promoter[:, self.cfg.token_centre_slice] = 1
         return sig + dna * promoter
 
-    def predict_soft(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def token_contributions(self, out: Tensor, signals: Tensor) -> Tensor:
+        """Each token's non-negative contribution to the ``sum`` readout, (batch, tokens, channels):
+        softplus(linear(predictor output)), or with ``sum_contribution: signals`` the ABC form
+        exp(linear(the token's transformed signals) + a learned bias per position): activity x contact,
+        capped at e^10 per token so one token cannot overflow the sum."""
+        if self.contact_bias is None:
+            return F.softplus(self.contribution(out))
+        return torch.exp((self.contribution(signals) + self.contact_bias).clamp(max=10.0))
+
+    def predict_soft(self, tokens: Tensor, mask: Tensor, signals: Tensor) -> tuple[Tensor, Tensor]:
         """Predictor on (embeddings x mask); readout = mean over the central tokens (``window``:
         joined with the mask-weighted mean over the whole window).
 
@@ -296,7 +319,7 @@ class Seq2Exp(nn.Module):
             out = self.predictor(tokens * mask.unsqueeze(-1))
         folded = self.fold_strands(out)
         centre = folded[:, self.cfg.token_centre_slice].mean(dim=1)
-        return self.join_window_readout(centre, folded, mask, mask.shape[1]), out
+        return self.join_window_readout(centre, folded, mask, mask.shape[1], signals), out
 
     def predict_hard(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """Predictor on the selected tokens only, compacted in order and zero-padded at the end to the
@@ -325,16 +348,18 @@ class Seq2Exp(nn.Module):
         readout = self.join_window_readout(readout, out, valid.to(out.dtype), mask.shape[1])
         return readout, out, {"valid_counts": counts, "centre_start_in_compacted": centre_start}
 
-    def join_window_readout(self, centre: Tensor, out: Tensor, weight: Tensor, n_tokens: int) -> Tensor:
+    def join_window_readout(self, centre: Tensor, out: Tensor, weight: Tensor, n_tokens: int,
+                            signals: Optional[Tensor] = None) -> Tensor:
         """The centre readout (batch, width), joined with what ``readout`` adds from the whole window:
         ``window`` the weighted sum of ``out`` (batch, positions, width) over the window's
         ``n_tokens``, ``sum`` log(1 + sum of weight x contribution); ``weight`` (batch, positions) is
-        the mask (soft) or the compacted tokens' validity (hard)."""
+        the mask (soft) or the compacted tokens' validity (hard); ``signals`` (batch, tokens,
+        n_signals), read by ``sum_contribution: signals`` (every token in place)."""
         weight = weight.unsqueeze(-1)
         if self.cfg.readout == "window":
             return torch.cat([centre, (out * weight).sum(dim=1) / n_tokens], dim=-1)
         if self.cfg.readout == "sum":
-            contributions = F.softplus(self.contribution(out)) * weight  # (b, positions, channels)
+            contributions = self.token_contributions(out, signals) * weight  # (b, positions, channels)
             return torch.cat([centre, torch.log1p(contributions.sum(dim=1))], dim=-1)
         return centre
 
@@ -358,7 +383,7 @@ class Seq2Exp(nn.Module):
         extra: dict[str, Tensor] = {}
         tokens = self.predictor_tokens(dna, sig)
         if cfg.variant == "soft" or not cfg.compact_selected:
-            readout, predictor_out = self.predict_soft(tokens, mask)
+            readout, predictor_out = self.predict_soft(tokens, mask, signals)
         else:
             readout, predictor_out, extra = self.predict_hard(tokens, mask)
         p_embed = torch.cat([readout, gene_features.to(readout.dtype)], dim=-1)
