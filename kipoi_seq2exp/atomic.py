@@ -4,7 +4,7 @@ Files are written to a temp file beside the target, fsync'ed and renamed onto it
 the mode a plain ``open()`` would give it (``0o666`` less the umask), or the mode of the file it
 replaces: ``tempfile.mkstemp`` would make it private (0600) while its neighbours are 0644.
 
-Folders are staged beside their target as ``.<name>.<purpose>-<pid>`` and published in one
+Folders are staged beside their target as ``.<name>.<purpose>-<pid>-<random>`` and published in one
 rename; a staging folder left by a killed process is removed by the next staging of that target.
 
 No imports from the rest of the package: every layer may use it.
@@ -24,18 +24,17 @@ PathLike = Union[str, os.PathLike]
 
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a new empty temp file beside ``path`` for any writer that takes a file name (pyBigWig,
-    h5py, a compiler); when the block ends without an exception it replaces ``path``.
+    """Yield the name of a temp file beside ``path`` for any writer that takes a file name (open,
+    pyBigWig, h5py, a compiler) to create; when the block ends without an exception it replaces ``path``.
 
+    The name does not exist yet (pyfaidx, for one, would read an existing empty file as its index).
     On an exception ``path`` keeps its old content and the temp file is removed. The parent folder
     is created if needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as with open()
-    created_mode = os.fstat(fd).st_mode & 0o7777
-    os.close(fd)
+    created_mode = _created_mode(temporary)
     try:
         yield temporary
         _fsync(temporary)
@@ -49,6 +48,17 @@ def write_text_atomic(path: PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (`atomic_path`), with ``\\n`` line ends on every platform."""
     with atomic_path(path) as temporary, open(temporary, "w", newline="\n") as handle:
         handle.write(text)
+
+
+def _created_mode(probe: Path) -> int:
+    """The permission bits a plain ``open()`` gives a new file here (0o666 less the umask), read off
+    ``probe``, created and removed again: setting the umask to read it would race other threads."""
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        return os.fstat(fd).st_mode & 0o7777
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 def _fsync(path: Path) -> None:
@@ -70,7 +80,7 @@ def _mode_to_keep(path: Path, created_mode: int) -> int:
 
 @contextmanager
 def staging_folder(target: PathLike, purpose: str) -> Iterator[Path]:
-    """Yield a new empty folder ``.<target name>.<purpose>-<pid>`` beside ``target``; removed on exit.
+    """Yield a new empty folder ``.<target name>.<purpose>-<pid>-<random>`` beside ``target``; removed on exit.
 
     Staging folders of the same target and purpose whose process is no longer alive (a killed
     ``seq2exp export``) are removed first. Made with ``mkdir``, so it and a folder published from
@@ -79,8 +89,7 @@ def staging_folder(target: PathLike, purpose: str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target, purpose)
-    staging = target.with_name(f".{target.name}.{purpose}-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)  # this process's own leftover of an earlier failed attempt
+    staging = target.with_name(f".{target.name}.{purpose}-{os.getpid()}-{secrets.token_hex(4)}")
     staging.mkdir()
     try:
         yield staging
@@ -95,7 +104,7 @@ def remove_stale_staging(target: PathLike, purpose: str) -> list[Path]:
     is kept: removing it could pull files from under a running writer.
     """
     target = Path(target)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.{re.escape(purpose)}-(\d+)")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{re.escape(purpose)}-(\d+)-[0-9a-f]{{8}}")
     stale = [entry for entry in target.parent.iterdir()
              if (match := pattern.fullmatch(entry.name)) and not _process_alive(int(match[1]))]
     for entry in stale:

@@ -3,6 +3,7 @@ and no temp file, stale staging folders of killed processes are removed. Real fi
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def test_new_file_gets_the_mode_of_a_plain_open(tmp_path, umask):
 
 def test_a_writer_that_recreates_the_file_private_still_gets_the_plain_mode(tmp_path, umask):
     with atomic_path(tmp_path / "weights.bin") as temporary:
-        temporary.unlink()
+        assert not temporary.exists()
         temporary.write_bytes(b"w")
         temporary.chmod(0o600)  # as safetensors does
     assert mode(tmp_path / "weights.bin") == 0o666 & ~umask
@@ -73,16 +74,26 @@ def dead_pid() -> int:
     return child.pid
 
 
+def killed_while_staging(target: Path) -> Path:
+    """The staging folder a process killed (SIGKILL) inside `staging_folder` leaves behind."""
+    code = ("import os, signal, sys; from kipoi_seq2exp.atomic import staging_folder\n"
+            "with staging_folder(sys.argv[1], 'export') as staging:\n"
+            "    (staging / 'model.safetensors').write_bytes(b'half')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    assert subprocess.run([sys.executable, "-c", code, str(target)]).returncode == -signal.SIGKILL
+    (left,) = target.parent.glob(f".{target.name}.export-*")
+    return left
+
+
 def test_stale_staging_of_a_dead_pid_is_removed_and_a_live_ones_kept(tmp_path):
     member = tmp_path / "member"
-    stale = tmp_path / f".member.export-{dead_pid()}"
-    live = tmp_path / f".member.export-{os.getppid()}"
-    other = tmp_path / f".member.fetch-{dead_pid()}"
-    for folder in (stale, live, other):
+    stale = killed_while_staging(member)
+    live = tmp_path / f".member.export-{os.getppid()}-0123abcd"
+    other = tmp_path / f".member.fetch-{dead_pid()}-0123abcd"
+    for folder in (live, other):
         folder.mkdir()
-        (folder / "model.safetensors").write_bytes(b"half")
     with staging_folder(member, "export") as staging:
-        assert staging.name == f".member.export-{os.getpid()}" and staging.is_dir()
+        assert staging.name.startswith(f".member.export-{os.getpid()}-") and staging.is_dir()
         assert not stale.exists() and live.is_dir() and other.is_dir()
     assert not staging.exists()
     assert remove_stale_staging(member, "fetch") == [other] and not other.exists()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..atomic import write_text_atomic
 from ..config_io import check_field_types, read_yaml
 from .errors import DataInputError
 from .qc import MAX_N_FRACTION
@@ -282,17 +282,7 @@ class DataConfig:
 
     def to_yaml(self, path: str | os.PathLike) -> None:
         """Write atomically (temp file + rename): a crash never leaves half a config."""
-        path = Path(path)
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)  # mkstemp creates owner-only files; a config is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DataConfig":

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import staging_folder
 from .coords import ProcessLocalFile, clip
 from .errors import DataInputError
 
@@ -88,24 +88,21 @@ def _build_index(fasta: str, fai: str, gzi: str | None) -> None:
     from pyfaidx import Faidx
 
     folder = os.path.dirname(fai)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        tmp_dir = tempfile.mkdtemp(dir=folder, prefix=".fai-")
-    except OSError as err:
-        raise DataInputError(
-            f"{fasta}: no FASTA index (.fai) and none can be written to {folder} ({err}). Fix: run "
-            f"`samtools faidx {fasta}` where you can write, or set DataConfig.cache_dir to a writable folder."
-        ) from err
-    try:
-        tmp_fai = os.path.join(tmp_dir, "index.fai")
-        tmp_gzi = os.path.join(tmp_dir, "index.gzi") if gzi else None
+    with ExitStack() as stack:
+        try:
+            staging = stack.enter_context(staging_folder(fai, "index"))
+        except OSError as err:
+            raise DataInputError(
+                f"{fasta}: no FASTA index (.fai) and none can be written to {folder} ({err}). Fix: run "
+                f"`samtools faidx {fasta}` where you can write, or set DataConfig.cache_dir to a writable folder."
+            ) from err
+        tmp_fai = os.path.join(staging, "index.fai")
+        tmp_gzi = os.path.join(staging, "index.gzi") if gzi else None
         log.info("Indexing FASTA %s into %s (once).", fasta, folder)
         Faidx(fasta, indexname=tmp_fai, gzi_indexname=tmp_gzi).close()
         if gzi:
             os.replace(tmp_gzi, gzi)
-        os.replace(tmp_fai, fai)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        os.replace(tmp_fai, fai)  # last: a .fai present means the index is complete
 
 
 def _fai_records(fai: str) -> list[tuple[str, int, int, int, int]]:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_text_atomic
 from .coords import clip, resolve_chrom
 from .errors import DataInputError
 from .genes import read_gene_table
@@ -165,21 +164,10 @@ def tss_labels(genes: pd.DataFrame, plus: str, minus: str, flank: int = DEFAULT_
 
 def write_label_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write the label table as TSV atomically (temp file + rename): never half a table."""
-    path = Path(path)
     out = table.loc[:, list(LABEL_COLUMNS)].copy()
     if np.all(out["count"] == np.round(out["count"])):
         out["count"] = out["count"].astype(np.int64)
-    text = out.to_csv(sep="\t", index=False, float_format="%.6f")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, out.to_csv(sep="\t", index=False, float_format="%.6f"))
 
 
 def make_labels(gene_table: str, plus: str, minus: str, out: str | os.PathLike,

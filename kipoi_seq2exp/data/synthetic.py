@@ -7,27 +7,13 @@ an atomic rename.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-@contextmanager
-def _atomic(path: str | os.PathLike):
-    """Yield a temp path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from ..atomic import atomic_path
 
 
 def random_dna(length: int, rng: np.random.Generator) -> str:
@@ -36,7 +22,7 @@ def random_dna(length: int, rng: np.random.Generator) -> str:
 
 def write_fasta(path: str | os.PathLike, chroms: Mapping[str, str], line_width: int = 60) -> None:
     """Plain FASTA, wrapped at ``line_width`` (pyfaidx indexes it on first open)."""
-    with _atomic(path) as tmp, open(tmp, "w") as out:
+    with atomic_path(path) as tmp, open(tmp, "w") as out:
         for name, seq in chroms.items():
             out.write(f">{name}\n")
             for i in range(0, len(seq), line_width):
@@ -55,8 +41,8 @@ def write_bigwig(path: str | os.PathLike, chrom_sizes: Mapping[str, int], values
     """
     import pyBigWig
 
-    with _atomic(path) as tmp:
-        bw = pyBigWig.open(tmp, "w")
+    with atomic_path(path) as tmp:
+        bw = pyBigWig.open(str(tmp), "w")
         bw.addHeader(list(chrom_sizes.items()), maxZooms=0)
         for chrom in chrom_sizes:
             if chrom not in values:
@@ -100,7 +86,7 @@ def write_cool(path: str | os.PathLike, chrom_sizes: Mapping[str, int], bin_size
     if (pixels["bin1_id"] > pixels["bin2_id"]).any():
         raise ValueError("pixels must be upper-triangular (bin1_id <= bin2_id).")
     n_bins = len(chrom_ids)
-    with _atomic(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         group = f.create_group("chroms")
         group["name"] = np.array(names, dtype="S")
         group["length"] = np.array([chrom_sizes[n] for n in names], dtype=np.int32)
@@ -137,14 +123,14 @@ def write_vcf(path: str | os.PathLike, chrom_sizes: Mapping[str, int], records: 
     order = {c: i for i, c in enumerate(chrom_sizes)}
     for chrom, pos, vid, ref, alt in sorted(records, key=lambda r: (order[r[0]], r[1])):
         lines.append(f"{chrom}\t{pos}\t{vid}\t{ref}\t{alt}\t.\tPASS\t.")
-    with _atomic(plain) as tmp, open(tmp, "w") as out:
+    with atomic_path(plain) as tmp, open(tmp, "w") as out:
         out.write("\n".join(lines) + "\n")
     return pysam.tabix_index(plain, preset="vcf", force=True)
 
 
 def write_table(path: str | os.PathLike, rows: list[dict], sep: str = "\t") -> None:
     """TSV (or CSV with ``sep=','``) with a header from the dict keys."""
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, sep=sep, index=False)
 
 

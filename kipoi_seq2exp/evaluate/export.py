@@ -1,13 +1,13 @@
 """What a model discovered, as genome-browser files: masks -> bigWig, selected elements -> BED."""
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyBigWig
 
+from ..atomic import atomic_path, write_text_atomic
 from .baselines import merge_intervals
 from .metrics import CENTRE_LENGTH, selected_runs
 from .windows import GeneWindow
@@ -37,18 +37,16 @@ def masks_to_bigwig(windows: Sequence[GeneWindow], masks: Mapping[str, np.ndarra
             if window.chrom not in chrom_sizes:
                 raise KeyError(f"gene {window.gene_id}: chromosome {window.chrom!r} is not in the chromosome sizes")
             by_chrom.setdefault(window.chrom, []).append(window)
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
     header = sorted((chrom, int(size)) for chrom, size in chrom_sizes.items())
-    bigwig = pyBigWig.open(str(temporary), "w")
-    try:
-        bigwig.addHeader(header)
-        for chrom, _ in header:
-            for start, values in _combined_tracks(by_chrom.get(chrom, []), masks, chrom_sizes[chrom], combine):
-                _add_runs(bigwig, chrom, start, values)
-    finally:
-        bigwig.close()
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        bigwig = pyBigWig.open(str(temporary), "w")
+        try:
+            bigwig.addHeader(header)
+            for chrom, _ in header:
+                for start, values in _combined_tracks(by_chrom.get(chrom, []), masks, chrom_sizes[chrom], combine):
+                    _add_runs(bigwig, chrom, start, values)
+        finally:
+            bigwig.close()
 
 
 def _combined_tracks(windows: list[GeneWindow], masks: Mapping[str, np.ndarray], chrom_size: int, combine):
@@ -108,11 +106,7 @@ def masks_to_bed(windows: Sequence[GeneWindow], masks: Mapping[str, np.ndarray],
             score = int(round(1000 * float(mask[start:end].mean())))
             rows.append((window.chrom, chrom_start, chrom_end, window.gene_id, min(max(score, 0), 1000), "."))
     rows.sort(key=lambda row: (row[0], row[1], row[2], row[3]))
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(f'track name="{track_name}" description="{description}" useScore=1\n')
-        for row in rows:
-            handle.write("\t".join(str(value) for value in row) + "\n")
-    os.replace(temporary, path)
+    lines = [f'track name="{track_name}" description="{description}" useScore=1']
+    lines += ["\t".join(str(value) for value in row) for row in rows]
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return len(rows)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..atomic import atomic_path, write_text_atomic  # noqa: E402
 from .metrics import CENTRE_LENGTH  # noqa: E402
 from .windows import GeneWindow  # noqa: E402
 
@@ -26,8 +26,8 @@ def write_metrics_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "m
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
-    _atomic_write(csv_path, table.to_csv(index=False))
-    _atomic_write(md_path, markdown_table(table))
+    write_text_atomic(csv_path, table.to_csv(index=False))
+    write_text_atomic(md_path, markdown_table(table))
     return csv_path, md_path
 
 
@@ -43,12 +43,6 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.3f}"
     return str(value)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 @dataclass
@@ -104,10 +98,9 @@ def plot_locus(view: LocusView, path: str | Path, centre_length: int = CENTRE_LE
     axes[-1].set_xlim(x[0], x[-1])
     figure.tight_layout()
     path = Path(path)
-    temporary = path.with_name(path.stem + ".tmp" + (path.suffix or ".png"))
-    figure.savefig(temporary, dpi=110)
+    with atomic_path(path) as temporary:  # the temp name ends in .tmp: the format comes from the target's suffix
+        figure.savefig(temporary, dpi=110, format=path.suffix.lstrip(".") or "png")
     plt.close(figure)
-    os.replace(temporary, path)
     return path
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyBigWig
 
+from ..atomic import write_text_atomic
 from .baselines import (Intervals, call_macs3_peaks, interval_mask, macs3_command, macs3_predictions,
                         oracle_predictions, read_signal, signal_predictions)
 from .export import masks_to_bed, masks_to_bigwig
@@ -187,6 +188,4 @@ def _write_peaks(peaks: Intervals, path: Path) -> None:
     rows = sorted((chrom, int(s), int(e)) for chrom, spans in peaks.items() for s, e in spans)
     lines = ['track name="macs3_dnase_peaks" description="MACS3 bdgpeakcall on the DNase signal"']
     lines += [f"{chrom}\t{start}\t{end}\tpeak{i + 1}" for i, (chrom, start, end) in enumerate(rows)]
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(lines) + "\n")
-    temporary.replace(path)
+    write_text_atomic(path, "\n".join(lines) + "\n")

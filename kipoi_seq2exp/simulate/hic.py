@@ -1,8 +1,6 @@
 """A 5 kb Hi-C contact map: distance decay, insulated domains, Poisson counts, written as .cool."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -10,6 +8,7 @@ import hictkpy
 import numpy as np
 import pandas as pd
 
+from ..atomic import atomic_path, staging_folder
 from .model import Tad
 from .params import SimParams
 
@@ -49,19 +48,18 @@ def write_cool(path: Path, chrom_sizes: dict[str, int], bin_size: int,
     The file also carries ``VC`` balancing weights (``bins/VC``, divisive), so that readers asking
     for the paper's VC normalisation find it; ``NONE`` gives the raw counts.
     """
-    with tempfile.TemporaryDirectory(dir=path.parent) as workdir:
-        raw = Path(workdir) / "raw.cool"
-        writer = hictkpy.cooler.FileWriter(str(raw), chrom_sizes, bin_size, assembly="seq2exp-sim", tmpdir=workdir)
+    with staging_folder(path, "cool") as workdir, atomic_path(path) as canonical:
+        raw = workdir / "raw.cool"
+        writer = hictkpy.cooler.FileWriter(str(raw), chrom_sizes, bin_size, assembly="seq2exp-sim",
+                                           tmpdir=str(workdir))
         bin1, bin2, count = pixels
         writer.add_pixels(pd.DataFrame({"bin1_id": bin1, "bin2_id": bin2, "count": count}), sorted=True)
         writer.finalize()
-        canonical = Path(workdir) / "canonical.cool"
         _canonicalise_hdf5(raw, canonical, creation_date)
         with h5py.File(canonical, "r+") as handle:
             weights = handle["bins"].create_dataset("VC", data=vc_weights(pixels, len(handle["bins/start"])),
                                                     track_times=False)
             weights.attrs["divisive_weights"] = True
-        os.replace(canonical, path)
 
 
 def vc_weights(pixels: tuple[np.ndarray, np.ndarray, np.ndarray], n_bins: int) -> np.ndarray:

@@ -1,12 +1,12 @@
 """DNase and H3K27ac signal: binned background plus a peak at every open element."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pyBigWig
 
+from ..atomic import atomic_path
 from .model import Element
 from .params import SimParams
 
@@ -60,14 +60,13 @@ def write_bigwig(path: Path, chrom_sizes: dict[str, int], values: dict[str, np.n
 
     Regions without entries read back as NaN, as in real ENCODE bigWigs over assembly gaps.
     """
-    temporary = path.with_name(path.name + ".tmp")
-    bigwig = pyBigWig.open(str(temporary), "w")
-    try:
-        bigwig.addHeader(list(chrom_sizes.items()), maxZooms=10)
-        for chrom, size in chrom_sizes.items():
-            first, last = skip_ends // bin_length, (size - skip_ends) // bin_length
-            bigwig.addEntries(chrom, first * bin_length, values=values[chrom][first:last].astype(np.float64),
-                              span=bin_length, step=bin_length)
-    finally:
-        bigwig.close()
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        bigwig = pyBigWig.open(str(temporary), "w")
+        try:
+            bigwig.addHeader(list(chrom_sizes.items()), maxZooms=10)
+            for chrom, size in chrom_sizes.items():
+                first, last = skip_ends // bin_length, (size - skip_ends) // bin_length
+                bigwig.addEntries(chrom, first * bin_length, values=values[chrom][first:last].astype(np.float64),
+                                  span=bin_length, step=bin_length)
+        finally:
+            bigwig.close()

@@ -2,39 +2,32 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pyfaidx
 
+from ..atomic import atomic_path, write_text_atomic
+
 FASTA_LINE = 60
 
 
 def write_text(path: Path, lines: Iterable[str]) -> None:
-    """Write lines (without newlines) to a temporary file, then move it into place."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="\n") as handle:
-        for line in lines:
-            handle.write(line + "\n")
-    os.replace(temporary, path)
+    """Write lines (without newlines) atomically, each ended by ``\\n``."""
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def write_fasta(path: Path, sequences: dict[str, np.ndarray]) -> None:
     """FASTA with 60-column lines, then its .fai index built by pyfaidx."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         for chrom, sequence in sequences.items():
             handle.write(f">{chrom}\n".encode())
             data = sequence.tobytes()
             for start in range(0, len(data), FASTA_LINE):
                 handle.write(data[start:start + FASTA_LINE] + b"\n")
-    os.replace(temporary, path)
-    index = path.with_name(path.name + ".fai")
-    index_temporary = path.with_name(path.name + ".fai.tmp")
-    pyfaidx.Faidx(str(path), indexname=str(index_temporary)).close()
-    os.replace(index_temporary, index)
+    with atomic_path(path.with_name(path.name + ".fai")) as index:
+        pyfaidx.Faidx(str(path), indexname=str(index)).close()
 
 
 def write_tsv(path: Path, header: list[str], rows: Iterable[Iterable[object]]) -> None:
