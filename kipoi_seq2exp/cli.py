@@ -17,6 +17,7 @@ from typing import NamedTuple, Optional, Sequence
 class Command(NamedTuple):
     module: str  # defines ``register(subparsers)``, which adds this command (with `add_command`)
     help: str
+    extended_by: Optional[str] = None  # defines ``extend(parser)``: a further mode of the command ``module`` made
 
 
 _MODEL, _TRAIN, _ZOO = "kipoi_seq2exp.model.cli", "kipoi_seq2exp.train.cli", "kipoi_seq2exp.zoo.cli"
@@ -27,7 +28,9 @@ COMMANDS: dict[str, Command] = {
     "validate": Command(_TRAIN, "score a checkpoint on the validation set; scores also go to <ckpt>.metrics.json"),
     "test": Command(_TRAIN, "score a checkpoint on the test set (MSE, MAE, Pearson r, mask ratio); scores also go "
                             "to <ckpt>.metrics.json"),
-    "predict": Command(_TRAIN, "predict expression for the genes of a data config, to a TSV"),
+    "predict": Command(_TRAIN, "predict expression (and masks) to a TSV: a checkpoint on its data config (--ckpt), or "
+                               "a zoo member / exported folder on your files without Kipoi (--member, --tracks)",
+                       extended_by="kipoi_seq2exp.member_predict"),
     "merge": Command(_TRAIN, "merge the part files of sharded `seq2exp predict --shard I/N` runs into one TSV"),
     "export": Command(_TRAIN, "export a checkpoint into a model-zoo folder (safetensors + YAML + metrics)"),
     "simulate": Command("kipoi_seq2exp.simulate.cli", "write a simulated genome with known regulatory elements"),
@@ -78,6 +81,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
             registered.add(entry.module)
         elif entry.module not in modules:
             add_command(subparsers, name, add_help=False)
+    for name, entry in COMMANDS.items():
+        if entry.extended_by and entry.module in modules:
+            importlib.import_module(entry.extended_by).extend(subparsers.choices[name])
     return parser
 
 

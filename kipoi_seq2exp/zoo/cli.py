@@ -118,11 +118,14 @@ def load_model(name: str, source: str):
 
 
 def build_dataset(model, dataloader_args: dict):
-    """The member's dataloader on the user's files; misspelt arguments are errors (zoo/compat.py)."""
+    """The member's dataloader on the user's files; misspelt arguments are errors (zoo/compat.py), and so are
+    channels the member was not trained on (checked here, as the commands' loops pass no ``channels`` input)."""
     import kipoi
 
     dataloader = model.default_dataloader
-    return dataloader(**kipoi.pipeline.validate_kwargs(dataloader, dataloader_args))
+    dataset = dataloader(**kipoi.pipeline.validate_kwargs(dataloader, dataloader_args))
+    model.spec.check_channels(dataset.channels)
+    return dataset
 
 
 def install_weights_command(args: argparse.Namespace) -> int:

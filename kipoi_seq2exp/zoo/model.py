@@ -12,25 +12,24 @@ on the GPU when there is one, else the CPU, and predicts under ``torch.no_grad``
   N-bp bins (batch, length / N), e.g. for TSV output; ``:gene`` appended (``mask:gene``,
   ``mask:100:gene``) reverses minus-strand genes' masks so that index 0 is upstream of the gene.
 
+All of it is `Member`'s (:mod:`.member`, no Kipoi), so ``kipoi_seq2exp.load_member`` predicts the
+same numbers; the dataloader's ``channels`` input is checked against the member's channels first.
+
 Importing this module applies the kipoi / kipoi-veff compatibility shims (:mod:`.compat`).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
 from kipoi.model import BaseModel, LayerActivationMixin
 
-from ..model import ModelConfig, Seq2Exp
+from ..model import ModelConfig
 from . import compat
+from .member import (INPUT_NAMES, MASK_LAYER, MaskLayer, Member, bin_mask, in_gene_orientation, load_member_model,
+                     mask_layer_of)
 from .source import ZooError, check_member_dir
 
 compat.apply()
-
-INPUT_NAMES = ("seq", "signals", "gene_features")
-MASK_LAYER = "mask"
 
 
 @dataclass(frozen=True)
@@ -44,18 +43,7 @@ class VariantEffectSpec:
     scoring_functions: list = field(default_factory=list)
 
 
-def load_member_model(member_dir: str | os.PathLike) -> Seq2Exp:
-    """The exported `Seq2Exp` of a member folder (eval, CPU); ZooError if the files do not load."""
-    from ..train.export import load_exported
-
-    try:
-        return load_exported(member_dir)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ZooError(f"{member_dir}: cannot load the exported model ({type(err).__name__}: {err}). "
-                       "Fix: export it again with `seq2exp export`.") from err
-
-
-def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: str, where: str | os.PathLike) -> None:
+def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: str, where) -> None:
     """Raise ZooError when an exported model is not the one the member declares in models.tsv."""
     exported = (cfg.variant, cfg.window, [s.name for s in cfg.signals])
     declared = (variant, int(window), [s.strip() for s in str(signals).split(",")])
@@ -67,43 +55,8 @@ def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: s
         )
 
 
-@dataclass(frozen=True)
-class MaskLayer:
-    """What ``--layer`` asks for: 'mask[:N][:gene]' = the mask, averaged over N-bp bins, in gene orientation."""
-
-    bin_size: int = 1
-    gene_orientation: bool = False
-
-
-def mask_layer_of(layer: str, window: int) -> MaskLayer:
-    """Parse ``--layer``: 'mask' (per base, genome orientation), 'mask:N' (N-bp bins, N divides the window),
-    and either with ':gene' appended (minus-strand genes' masks reversed, so index 0 is upstream)."""
-    name, *options = str(layer).split(":")
-    gene = bool(options) and options[-1] == "gene"
-    options = options[:-1] if gene else options
-    if name != MASK_LAYER or len(options) > 1 or (options and not options[0].isdigit()):
-        raise ZooError(f"unknown layer {layer!r}; use 'mask' (per-base mask), 'mask:N' (mean over N-bp bins), "
-                       "or either with ':gene' appended (gene orientation).")
-    bin_size = int(options[0]) if options else 1
-    if bin_size < 1 or window % bin_size:
-        raise ZooError(f"layer {layer!r}: the bin size must be a positive divisor of the window ({window} bp).")
-    return MaskLayer(bin_size, gene)
-
-
-def in_gene_orientation(mask: np.ndarray, strand: np.ndarray) -> np.ndarray:
-    """(batch, length) mask with the rows of minus-strand genes (``strand`` < 0, shape (batch,) or (batch, 1)) reversed."""
-    minus = np.asarray(strand, dtype=np.float32).reshape(len(mask)) < 0
-    return np.where(minus[:, None], mask[:, ::-1], mask)
-
-
-def bin_mask(mask: np.ndarray, bin_size: int) -> np.ndarray:
-    """Mean of the (batch, length) mask over consecutive ``bin_size``-bp bins: (batch, length / bin_size)."""
-    batch, length = mask.shape
-    return mask.reshape(batch, length // bin_size, bin_size).mean(axis=2) if bin_size > 1 else mask
-
-
-class Seq2ExpModel(BaseModel, LayerActivationMixin):
-    """Kipoi model of one Seq2Exp member.
+class Seq2ExpModel(Member, BaseModel, LayerActivationMixin):
+    """Kipoi model of one Seq2Exp member: a `Member` (spec, model, predict calls) that Kipoi builds.
 
     Parameters
     ----------
@@ -125,61 +78,11 @@ class Seq2ExpModel(BaseModel, LayerActivationMixin):
 
     def __init__(self, member_dir: str, variant: str, window: int, signals: str, train_config: str,
                  cell_type: str, rc_average: bool = False, device: str | None = None):
-        self.member_dir = check_member_dir(member_dir, train_config, cell_type)
-        self.member_name = f"{self.member_dir.parent.name}/{self.member_dir.name}"
-        model = load_member_model(self.member_dir)
-        check_config_matches(model.cfg, variant, window, signals, self.member_dir)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device)
-        self.rc_average = bool(rc_average)
+        member_dir = check_member_dir(member_dir, train_config, cell_type)
+        Member.__init__(self, member_dir, rc_average=rc_average, device=device)
+        check_config_matches(self.model.cfg, variant, window, signals, self.member_dir)
         self.postprocessing = {"variant_effects": VariantEffectSpec()}
-
-    @property
-    def window(self) -> int:
-        return self.model.cfg.window
-
-    def _tensors(self, x: dict) -> list[torch.Tensor]:
-        """(batch, length, 4), (batch, length, n_signals), (batch, 9) float32 tensors on the model's device."""
-        if not isinstance(x, dict) or any(name not in x for name in INPUT_NAMES):
-            raise ZooError(f"{self.member_name}: inputs must be a dict with {list(INPUT_NAMES)}; "
-                           f"got {list(x) if isinstance(x, dict) else type(x).__name__}.")
-        length = np.shape(x["seq"])[1] if np.ndim(x["seq"]) == 3 else None
-        if length != self.window:
-            raise ZooError(f"{self.member_name} reads {self.window:,}-bp windows but got seq of shape "
-                           f"{np.shape(x['seq'])}. "
-                           f"Fix: leave the dataloader argument `window` at the member's default ({self.window}).")
-        return [torch.as_tensor(np.asarray(x[name], dtype=np.float32), device=self.device) for name in INPUT_NAMES]
-
-    def predict(self, x: dict):
-        """Model output (`Seq2ExpOutput`) of a batch; no gradients are recorded. An optional
-        ``blacklist`` input (batch, length) of booleans drops those bases from the mask (the
-        released models' mask_regions; the dataloader does not produce one); ``signal_depth``
-        (batch, n_signals), which the dataloader gives, is read by depth-normalised members."""
-        blacklist = x.get("blacklist") if isinstance(x, dict) else None
-        if blacklist is not None:
-            blacklist = torch.as_tensor(np.asarray(blacklist, dtype=bool), device=self.device)
-        depth = x.get("signal_depth") if isinstance(x, dict) else None
-        if depth is not None:
-            depth = torch.as_tensor(np.asarray(depth, dtype=np.float32), device=self.device)
-        return self.model.predict(*self._tensors(x), blacklist=blacklist, rc_average=self.rc_average,
-                                  signal_depth=depth)
-
-    def predict_on_batch(self, x: dict) -> np.ndarray:
-        """Predicted log10(CAGE + 1), shape (batch,)."""
-        return self.predict(x).expression.float().cpu().numpy()
-
-    def predict_activation_on_batch(self, x: dict, layer: str, pre_nonlinearity: bool = False) -> dict:
-        """``expression`` (batch,) and the learned ``mask`` (batch, length / N) for layer 'mask[:N][:gene]'."""
-        request = mask_layer_of(layer, self.window)
-        if request.gene_orientation and (not isinstance(x, dict) or "strand" not in x):
-            raise ZooError(f"layer {layer!r} needs the gene's strand: the dataloader's `strand` input "
-                           "(kipoi_seq2exp's Seq2Exp dataloader gives it). Fix: use that dataloader, or drop ':gene'.")
-        out = self.predict(x)
-        mask = out.mask.float().cpu().numpy()
-        if request.gene_orientation:
-            mask = in_gene_orientation(mask, x["strand"])
-        return {"expression": out.expression.float().cpu().numpy(), "mask": bin_mask(mask, request.bin_size)}
 
 
 __all__ = ["MaskLayer", "Seq2ExpModel", "VariantEffectSpec", "load_member_model", "check_config_matches",
-           "mask_layer_of", "in_gene_orientation", "bin_mask"]
+           "mask_layer_of", "in_gene_orientation", "bin_mask", "INPUT_NAMES", "MASK_LAYER"]
