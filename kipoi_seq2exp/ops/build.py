@@ -14,8 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
+
+from ..atomic import atomic_path
 
 SOURCE = Path(__file__).with_name("csrc") / "selective_scan.cpp"
 ENV_CACHE = "SEQ2EXP_KERNEL_CACHE"
@@ -71,23 +73,18 @@ def build_library(isa: str) -> Path:
         return path
     print(f"kipoi_seq2exp: compiling the {isa} CPU selective-scan kernel (once per source version) into "
           f"{path.parent}", file=sys.stderr, flush=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-    except OSError as err:
-        raise BuildError(f"cannot write to {path.parent} ({err}); set ${ENV_CACHE} to a writable folder") from err
-    try:
-        done = subprocess.run(compile_command(isa, Path(tmp)), capture_output=True, text=True)
+    with ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(atomic_path(path))
+        except OSError as err:
+            raise BuildError(f"cannot write to {path.parent} ({err}); set ${ENV_CACHE} to a writable folder") from err
+        try:
+            done = subprocess.run(compile_command(isa, tmp), capture_output=True, text=True)
+        except FileNotFoundError as err:
+            raise BuildError(f"no C++ compiler ({compiler()!r} not found)") from err
         if done.returncode:
             tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
             raise BuildError(f"{compiler()} failed: {tail}")
-        os.replace(tmp, path)
-    except FileNotFoundError as err:
-        raise BuildError(f"no C++ compiler ({compiler()!r} not found)") from err
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -17,16 +17,17 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
+from ..atomic import publish, staging_folder
 from .chr22 import FASTA, GENE_TABLE, GENE_TABLE_NAME, PACKAGE, SDIST_MEMBER_DIR, SOURCE_FILES, VERSION, SourceFile
 from .split import SPLIT_COLUMN
 
@@ -149,17 +150,6 @@ def write_source_gene_table(target: Path) -> None:
     genes.drop(columns=[SPLIT_COLUMN]).to_csv(target, sep="\t", index=False)
 
 
-def _move_into(workdir: Path, out: Path) -> list[Path]:
-    """Move every file of ``workdir`` into ``out``: the folder in one rename when ``out`` is new."""
-    names = sorted(p.name for p in workdir.iterdir())
-    if not out.exists():
-        os.replace(workdir, out)
-    else:
-        for name in names:
-            os.replace(workdir / name, out / name)
-    return [out / name for name in names]
-
-
 def fetch_chr22(out: str | os.PathLike, archive: str | os.PathLike | None = None, index: str = DEFAULT_INDEX,
                 timeout: float = TIMEOUT_S) -> list[Path]:
     """Reproduce the real chr22 folder in ``out``.
@@ -181,12 +171,11 @@ def fetch_chr22(out: str | os.PathLike, archive: str | os.PathLike | None = None
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FetchError(f"{out}: exists and is not a folder. Fix: give --out a folder path.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.fetch-"))
-    except OSError as err:
-        raise FetchError(f"{out}: cannot write beside it ({err}). Fix: choose a writable --out folder.") from err
-    try:
+    with ExitStack() as stack:
+        try:
+            workdir = stack.enter_context(staging_folder(out, "fetch"))
+        except OSError as err:
+            raise FetchError(f"{out}: cannot write beside it ({err}). Fix: choose a writable --out folder.") from err
         if archive is None:
             url, sha256 = sdist_location(index, timeout=timeout)
             log.info("downloading %s", url)
@@ -196,9 +185,7 @@ def fetch_chr22(out: str | os.PathLike, archive: str | os.PathLike | None = None
         extract_verified(archive, files)
         index_fasta(files / FASTA)
         write_source_gene_table(files / GENE_TABLE_NAME)
-        return _move_into(files, out)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        return publish(files, out)
 
 
 __all__ = ["DEFAULT_INDEX", "FetchError", "sha256_of", "sdist_location", "download", "extract_verified",

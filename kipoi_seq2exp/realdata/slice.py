@@ -9,13 +9,12 @@ the full folder therefore runs unchanged on the slice, at the same positions.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyBigWig
 
+from ..atomic import publish, staging_folder
 from ..data.coords import resolve_chrom
 from ..data.genes import read_gene_table
 from ..data.genome import open_fasta
@@ -92,9 +91,7 @@ def cut_slice(source_dir: str | os.PathLike, out_dir: str | os.PathLike, chrom: 
         The files written.
     """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.slice-"))
-    try:
+    with staging_folder(out_dir, "slice") as work:
         write_masked_fasta(str(source_dir / FASTA), chrom, start, end, work / FASTA)
         index_fasta(work / FASTA)
         for cell in CELL_TYPES:
@@ -104,14 +101,7 @@ def cut_slice(source_dir: str | os.PathLike, out_dir: str | os.PathLike, chrom: 
         genes = read_gene_table(str(gene_table))
         kept = genes_inside(genes, chrom, start, end, flank)
         kept.to_csv(work / GENE_TABLE_NAME, sep="\t", index=False)
-        out_dir.mkdir(exist_ok=True)
-        written = []
-        for path in sorted(work.iterdir()):
-            os.replace(path, out_dir / path.name)
-            written.append(out_dir / path.name)
-        return written
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        return publish(work, out_dir)
 
 
 __all__ = ["write_masked_fasta", "write_bigwig_region", "genes_inside", "cut_slice"]
