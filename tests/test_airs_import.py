@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from conftest import FIXTURE, airs_outputs
-from kipoi_seq2exp.airs import CheckpointError, Placeholder, import_airs, read_checkpoint
+from kipoi_seq2exp import airs
+from kipoi_seq2exp.airs import CheckpointError, Placeholder, import_airs, read_foreign_checkpoint
+from kipoi_seq2exp.airs import checkpoint as airs_reader
+from kipoi_seq2exp.train import export
 from kipoi_seq2exp.train.export import load_exported
 
 
@@ -20,7 +23,7 @@ def predict_fixture(member: Path, inputs: dict) -> torch.Tensor:
 
 
 def test_safe_reader_equals_torch_weights_only_load():
-    ours = read_checkpoint(FIXTURE / "hard.ckpt.pt")["state_dict"]
+    ours = read_foreign_checkpoint(FIXTURE / "hard.ckpt.pt")["state_dict"]
     reference = torch.load(FIXTURE / "hard.ckpt.pt", weights_only=True)["state_dict"]
     assert set(ours) == set(reference)
     assert all(torch.equal(ours[k], reference[k]) and ours[k].dtype == reference[k].dtype for k in reference)
@@ -65,13 +68,19 @@ def make_hostile_checkpoint(path: Path, marker: Path) -> None:
 def test_foreign_classes_become_inert_placeholders(tmp_path, airs_inputs):
     marker = tmp_path / "code-ran"
     make_hostile_checkpoint(tmp_path / "hostile.ckpt", marker)
-    raw = read_checkpoint(tmp_path / "hostile.ckpt")
+    raw = read_foreign_checkpoint(tmp_path / "hostile.ckpt")
     assert isinstance(raw["hyper_parameters"], Placeholder)
     assert raw["hyper_parameters"].qualname == "lab_private_config.LabConfig"
     member = import_airs(tmp_path / "hostile.ckpt", "soft", tmp_path / "member", window=6_000)
     assert not marker.exists()
     expected = airs_outputs("soft")["eval"]["pred"].squeeze(-1)
     assert torch.allclose(predict_fixture(member, airs_inputs), expected, rtol=1e-5)
+
+
+def test_one_checkpoint_error_and_one_read_checkpoint():
+    """Our checkpoints and the authors' fail with the same class; read_checkpoint means train.export's."""
+    assert CheckpointError is export.CheckpointError
+    assert not hasattr(airs_reader, "read_checkpoint") and not hasattr(airs, "read_checkpoint")
 
 
 def test_truncated_and_non_zip_files_fail_without_writing(tmp_path):

@@ -112,3 +112,15 @@ def test_publish_a_new_folder_whole_and_into_an_existing_one_file_by_file(tmp_pa
     assert sorted(p.name for p in target.iterdir()) == ["a.txt", "keep.txt"]
     assert (target / "a.txt").read_text() == "a2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["member"]
+
+
+def test_export_files_get_the_plain_mode_and_a_killed_exports_staging_is_removed(tmp_path, umask):
+    from kipoi_seq2exp.model import Seq2Exp, tiny
+    from kipoi_seq2exp.train.export import EXPORT_FILES, write_export
+
+    member = tmp_path / "member"
+    stale = killed_while_staging(member)
+    write_export(Seq2Exp(tiny()), None, {"cell_type": "K562"}, member)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["member"] and not stale.exists()
+    assert mode(member) == 0o777 & ~umask
+    assert {name: mode(member / name) for name in EXPORT_FILES} == {name: 0o666 & ~umask for name in EXPORT_FILES}

@@ -6,6 +6,9 @@ a pickled OmegaConf object, which ``torch.load(weights_only=True)`` refuses and
 ``weights_only=False`` would execute. We unpickle ``data.pkl`` ourselves: tensors are rebuilt from
 the zip's records, plain containers are kept, and every other class or callable becomes an inert
 :class:`Placeholder` that records its name and arguments and never runs anything.
+
+Our own training checkpoints are read by :func:`kipoi_seq2exp.train.export.read_checkpoint`, which
+refuses any class at all; both readers raise its `CheckpointError`.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from typing import Any
 
 import torch
 
+from ..train.export import CheckpointError
+
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
     "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
@@ -27,10 +32,6 @@ _STORAGE_DTYPES = {
 
 
 _REDOWNLOAD = "Fix: re-download it and compare its sha256 with the published one."
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable PyTorch checkpoint."""
 
 
 class Placeholder:
@@ -111,7 +112,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _StorageRef(data, dtype)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_foreign_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's top-level dict, with tensors as tensors and foreign objects as placeholders.
 
     Raises CheckpointError for a file that is not a zip-format PyTorch checkpoint (legacy

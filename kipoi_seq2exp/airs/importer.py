@@ -17,8 +17,8 @@ import torch
 
 from ..model import ModelConfig, Seq2Exp, SignalTrack, airs_to_ours, paper_hard, paper_soft
 from ..model.config import PAPER_SIGNALS
-from ..train.export import write_export
-from .checkpoint import CheckpointError, Placeholder, read_checkpoint
+from ..train.export import CheckpointError, write_export
+from .checkpoint import Placeholder, read_foreign_checkpoint
 
 #: the released models' channels, as the dataloader's ``signals`` argument names them
 PAPER_SIGNAL_NAMES = ",".join(s.name for s in PAPER_SIGNALS)
@@ -117,7 +117,7 @@ def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
     Returns ``out_dir``. Raises CheckpointError / ValueError with the reason; nothing is written then.
     """
     path = Path(checkpoint)
-    raw = read_checkpoint(path)
+    raw = read_foreign_checkpoint(path)
     state_dict = raw.get("state_dict")
     if not isinstance(state_dict, dict) or not state_dict:
         raise CheckpointError(f"{path}: no state_dict in the checkpoint (is it a Lightning .ckpt?)")

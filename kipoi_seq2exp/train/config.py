@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence, Union, get_type_hints
 
 import yaml
 
+from ..atomic import write_text_atomic
 from ..config_io import check_field_types, check_instance_types, parse_yaml, read_yaml
 from ..data.config import DataConfig
 from ..data.errors import DataInputError
@@ -131,7 +132,7 @@ class RunConfig:
 
     def to_yaml(self, path: Union[str, os.PathLike]) -> None:
         """Write atomically: a crash never leaves half a config."""
-        write_text_atomic(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>",
@@ -169,22 +170,6 @@ class RunConfig:
 def _track_key(name: str) -> str:
     """Channel names compare without case or punctuation: 'Hi-C' == 'hic', 'H3K27ac' == 'h3k27ac'."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file beside ``path``, then rename: readers see the old or the new file, never half.
-
-    (``open`` rather than ``mkstemp``, whose files are private (0600) whatever the umask.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ---------------------------------------------------------------------- sections
@@ -356,5 +341,4 @@ def _required_keys(cls: type) -> list[str]:
 
 
 __all__ = ["ConfigError", "TrainConfig", "RunConfig", "SECTIONS", "packaged_configs", "resolve_config_path",
-           "parse_override", "apply_overrides", "load_run_config", "run_config_with_overrides",
-           "write_text_atomic"]
+           "parse_override", "apply_overrides", "load_run_config", "run_config_with_overrides"]

@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -27,6 +26,7 @@ import torch
 import yaml
 from safetensors.torch import load_model, save_model
 
+from ..atomic import atomic_path, publish, staging_folder
 from ..model import ModelConfig, Seq2Exp
 from .member_files import CONFIG_FILE, DATA_FILE, EXPORT_FILES, METRICS_FILE, WEIGHTS_FILE
 
@@ -37,7 +37,9 @@ PathLike = Union[str, os.PathLike]
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is not a kipoi-seq2exp training checkpoint, or does not fit the config."""
+    """A checkpoint that cannot be read safely (missing, empty, truncated, holding code), is not the
+    kind expected, or does not fit the config. The one class for our checkpoints and the authors'
+    (`kipoi_seq2exp.airs`), so that the CLI turns either into one error line."""
 
 
 #: What to do with a checkpoint that holds code: never load it unsafely.
@@ -183,24 +185,13 @@ def write_export(model: Seq2Exp, data: Optional[dict[str, Any]], record: dict[st
     """Write the four export files of ``model`` into ``out_dir``: a new folder appears complete or not
     at all; in an existing one each file is replaced by an atomic rename and other files are kept."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f".{out_dir.name}.export-{os.getpid()}")  # mkdir, not mkdtemp: umask perms
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        save_model(model, str(staging / WEIGHTS_FILE))
+    with staging_folder(out_dir, "export") as staging:
+        with atomic_path(staging / WEIGHTS_FILE) as weights:  # safetensors alone would write a private (0600) file
+            save_model(model, str(weights))
         model.cfg.to_yaml(staging / CONFIG_FILE)
         (staging / DATA_FILE).write_text(yaml.safe_dump(data, sort_keys=False) if data else "{}\n")
         (staging / METRICS_FILE).write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
-        for written in staging.iterdir():
-            written.chmod(0o644)  # safetensors writes owner-only files
-        if not out_dir.exists():
-            os.replace(staging, out_dir)
-        else:
-            for name in EXPORT_FILES:
-                os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish(staging, out_dir)
     return out_dir
 
 

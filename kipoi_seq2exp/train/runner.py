@@ -21,7 +21,8 @@ from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from .config import ConfigError, RunConfig, TrainConfig, load_run_config, run_config_with_overrides, write_text_atomic
+from ..atomic import write_text_atomic
+from .config import ConfigError, RunConfig, TrainConfig, load_run_config, run_config_with_overrides
 from .datamodule import Seq2ExpDataModule
 from .export import check_same_model, metrics_sidecar, model_config_of, read_checkpoint
 from .module import Seq2ExpModule, prediction_table

@@ -40,8 +40,8 @@ import pyarrow.parquet as pq
 import torch
 
 from .. import __version__
+from ..atomic import atomic_path, write_text_atomic
 from ..data.config import DataConfig
-from .config import write_text_atomic
 
 PathLike = Union[str, os.PathLike]
 MANIFEST_FORMAT = 1
@@ -280,15 +280,8 @@ def write_part(path: Path, table: pd.DataFrame, key: str) -> None:
     """Parquet with the run's key in its metadata; temp file, fsync, rename: a part is whole or absent."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), PART_METADATA: key.encode()})
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            pq.write_table(arrow, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_path(path) as temporary:
+        pq.write_table(arrow, temporary)
 
 
 def part_key(path: Path) -> Optional[str]:
