@@ -51,6 +51,7 @@ from scipy.stats import pearsonr, spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kipoi_seq2exp.atomic import atomic_path, write_text_atomic  # noqa: E402
 from kipoi_seq2exp.data.genes import read_gene_table  # noqa: E402
 from kipoi_seq2exp.evaluate.bootstrap import bootstrap, pearson, pearson_ci  # noqa: E402
 from kipoi_seq2exp.evaluate.signal_copy import isotonic_r2  # noqa: E402
@@ -453,10 +454,9 @@ def draw_masks(path: Path, data: Path, genes: pd.DataFrame, chosen: list[str],
         ax.set_xlabel("position relative to TSS (bp)")
     fig.suptitle("Learned masks (K562 models, eval mode) beside the K562 accessibility and PRO-cap; centre 2 kb forced")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -464,9 +464,7 @@ def write_outputs(out: Path, results: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("real_chr22.json", json.dumps(results, indent=2, default=float) + "\n"),
                        ("real_chr22.md", markdown(results))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        write_text_atomic(out / name, text)
 
 
 def _fmt(row: dict[str, Any] | None, key: str) -> str:
