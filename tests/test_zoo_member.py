@@ -14,7 +14,7 @@ import pytest
 
 import kipoi_seq2exp
 from kipoi_seq2exp.data.errors import DataInputError
-from kipoi_seq2exp.data.gene_inputs import channels_with_files
+from kipoi_seq2exp.data.gene_inputs import channel_names, channels_with_files
 from kipoi_seq2exp.data.config import TrackConfig
 from kipoi_seq2exp.interpret.tracks import gene_predictions
 from kipoi_seq2exp.train.member_files import DATA_FILE, EXPORT_FILES
@@ -57,6 +57,7 @@ def test_load_member_predicts_what_kipoi_predicts(zoo, name):
     predictions = list(gene_predictions(member, _member_inputs(member, args), batch_size=8, progress=False))
 
     assert [p.index for p in predictions] == list(range(len(batch["metadata"]["gene_id"])))
+    assert {tuple(channel_names(row)) for row in batch["inputs"]["channels"]} == {tuple(member.spec.channel_names)}
     np.testing.assert_array_equal(np.array([p.expression for p in predictions], np.float32), via_kipoi["expression"])
     np.testing.assert_array_equal(np.stack([p.mask for p in predictions]), via_kipoi["mask"])
     assert np.ptp(via_kipoi["expression"]) > 0.01  # genes get different answers: the comparison means something

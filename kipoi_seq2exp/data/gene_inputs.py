@@ -19,6 +19,19 @@ from .genes import read_targets
 
 #: Canonical track name -> reader kind, for tracks a member does not list (so its check can name them).
 TRACK_KINDS_BY_NAME = {channel: kind for channel, kind, _ in SIGNAL_CHOICES.values()}
+#: The canonical track names; a ``channels`` input holds each channel's index here (numbers, so that
+#: every consumer that turns all inputs into tensors still can).
+TRACK_NAMES = tuple(TRACK_KINDS_BY_NAME)
+
+
+def channel_codes(names: Sequence[str]) -> np.ndarray:
+    """(n,) int64: each channel's index in `TRACK_NAMES` (the Kipoi dataloader's tracks are all there)."""
+    return np.array([TRACK_NAMES.index(name) for name in names], dtype=np.int64)
+
+
+def channel_names(codes: Sequence[int]) -> list[str]:
+    """The track names of ``channel_codes``; an index outside `TRACK_NAMES` reads as 'unknown track N'."""
+    return [TRACK_NAMES[c] if 0 <= c < len(TRACK_NAMES) else f"unknown track {c}" for c in map(int, codes)]
 
 
 def channels_with_files(channels: Sequence[TrackConfig], tracks: Mapping[str, str | None] | None) -> list[TrackConfig]:
@@ -93,7 +106,7 @@ class GeneInputs:
 
     def item(self, index: int) -> dict:
         """Gene ``index``: ``inputs`` (seq (L, 4), signals (L, n), gene_features (9,), signal_depth (n,),
-        strand (1,), channels (n,) track names), ``metadata`` (gene_id, gene_strand, qc, window) and,
+        strand (1,)), ``metadata`` (gene_id, gene_strand, qc, window) and,
         with an expression file, ``targets`` (1,)."""
         example = self.windows.example(index)
         gene = self.windows.gene_list[index]
@@ -104,7 +117,6 @@ class GeneInputs:
                 "gene_features": example["gene_features"],
                 "signal_depth": example["signal_depth"],
                 "strand": np.array([1.0 if gene.strand == "+" else -1.0], dtype=np.float32),
-                "channels": np.array(self.channels),
             },
             "metadata": {"gene_id": gene.gene_id, "gene_strand": gene.strand, "qc": self.windows.qc[index].label,
                          "window": example["window"]},
@@ -114,4 +126,5 @@ class GeneInputs:
         return item
 
 
-__all__ = ["GeneInputs", "TRACK_KINDS_BY_NAME", "channels_with_files"]
+__all__ = ["GeneInputs", "TRACK_KINDS_BY_NAME", "TRACK_NAMES", "channel_codes", "channel_names",
+           "channels_with_files"]

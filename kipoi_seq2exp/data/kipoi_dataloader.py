@@ -10,7 +10,7 @@ from kipoi.data import Dataset
 from kipoi.metadata import GenomicRanges
 
 from .config import DataConfig, HicOptions, parse_signals
-from .gene_inputs import GeneInputs, channels_with_files
+from .gene_inputs import GeneInputs, channel_codes, channels_with_files
 from .qc import MAX_N_FRACTION
 
 
@@ -19,8 +19,9 @@ class Seq2ExpDataset(Dataset):
 
     Arguments are documented in ``dataloaders/Seq2Exp/dataloader.yaml``. Files come by keyword
     (``dnase_bigwig``, ...) or by canonical track name in ``tracks`` (``{"DNase": "x.bw"}``); the
-    ``channels`` input names each signal channel, and the member checks them against what it was
-    trained on before it predicts. Windows are not strand-flipped, so ``metadata.ranges.strand``
+    ``channels`` input says which track each signal channel holds (its index in
+    `gene_inputs.TRACK_NAMES`), and the member checks them against what it was trained on before it
+    predicts. Windows are not strand-flipped, so ``metadata.ranges.strand``
     is '*' (kipoi-veff must not reverse-complement the sequence); the gene's own strand is in
     ``metadata.gene_strand``.
     """
@@ -56,6 +57,7 @@ class Seq2ExpDataset(Dataset):
         )
         self.inputs = GeneInputs(config, expression_file, expression_column)
         self.windows = self.inputs.windows
+        self.channel_codes = channel_codes(self.inputs.channels)
 
     @property
     def channels(self) -> list[str]:
@@ -70,4 +72,5 @@ class Seq2ExpDataset(Dataset):
         window = metadata.pop("window")
         ranges = GenomicRanges(chr=window.chrom, start=window.start, end=window.end, id=metadata["gene_id"], strand="*")
         item["metadata"] = {"ranges": ranges, **metadata}
+        item["inputs"]["channels"] = self.channel_codes
         return item

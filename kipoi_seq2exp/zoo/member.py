@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from ..data.config import SIGNAL_CHOICES, DataConfig, HicOptions, TrackConfig
-from ..data.gene_inputs import GeneInputs, channels_with_files
+from ..data.gene_inputs import GeneInputs, channel_names, channels_with_files
 from ..data.qc import MAX_N_FRACTION
 from ..model import ModelConfig, Seq2Exp
 from ..train.member_files import DATA_FILE
@@ -189,9 +189,9 @@ class Member:
             raise ZooError(f"{self.member_name} reads {self.window:,}-bp windows but got seq of shape "
                            f"{np.shape(x['seq'])}. "
                            f"Fix: leave the dataloader argument `window` at the member's default ({self.window}).")
-        if "channels" in x:  # (batch, n_signals) track names, from the dataloader
-            for names in {tuple(row) for row in np.atleast_2d(np.asarray(x["channels"]))}:
-                self.spec.check_channels(names)
+        if "channels" in x:  # (batch, n_signals) track indices, from the Kipoi dataloader
+            for codes in {tuple(row) for row in np.atleast_2d(np.asarray(x["channels"]))}:
+                self.spec.check_channels(channel_names(codes))
         return [torch.as_tensor(np.asarray(x[name], dtype=np.float32), device=self.device) for name in INPUT_NAMES]
 
     def predict(self, x: dict):
