@@ -54,13 +54,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=mask_tracks_command)
 
     p = add_command(subparsers, "plot-locus", description="One plot per gene (PNG or SVG): the signals the model read, "
-                    "its learned mask, and, with --elements, each candidate element labelled with its in-silico "
-                    "CRISPRi effect (delta log10 expression when its chromatin is silenced). TSS dashed, forced "
+                    "with --attribution a base attribution, its learned mask, and, with --elements, each candidate "
+                    "element labelled with its in-silico CRISPRi effect (delta log10 expression when its chromatin is silenced). TSS dashed, forced "
                     "centre shaded, x in kb from the TSS.")
     _member_arguments(p)
     p.add_argument("--genes", nargs="*", default=[], metavar="GENE_ID", help="genes to draw (default: every gene)")
     p.add_argument("--elements", metavar="BED", help="candidate elements to silence and label")
     p.add_argument("--format", choices=("png", "svg"), default="png")
+    p.add_argument("--attribution", choices=("grad", "ism"), default=None,
+                   help="add a base-attribution lane: gradient x input of the one-hot DNA, or in-silico mutagenesis "
+                        "(every base to each of its 3 alternatives, ref - mean alt); also writes GENE_ID.METHOD.bw "
+                        "(genome coordinates), GENE_ID.ism.tsv, tracks.txt and attribution.tsv to DIR")
+    p.add_argument("--region", default=None, metavar="CHR:START-END",
+                   help="attributed bases, 1-based inclusive as IGV shows them (default: grad the whole window, ism "
+                        "the central 1 kb around the TSS)")
+    p.add_argument("--ism-batch", type=int, default=64, help="mutated windows per forward pass (default 64)")
+    _interval_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for GENE_ID.png / .svg")
     p.set_defaults(func=plot_locus_command)
 
@@ -75,6 +84,14 @@ def _member_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataloader_args", nargs="+", required=True, metavar="ARGS", help=DATALOADER_ARGS_HELP)
     p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _interval_arguments(p: argparse.ArgumentParser) -> None:
+    """--samples and --seed: a 90 % interval from Monte-Carlo samples of the mask Beta."""
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="also give a 90%% interval of each expression from N samples of the mask Beta (batched "
+                        "--batch_size at a time; default 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mask samples (with the gene id; default 0)")
 
 
 def _member_and_dataset(args: argparse.Namespace):
@@ -116,13 +133,18 @@ def mask_tracks_command(args: argparse.Namespace) -> int:
 
 
 def plot_locus_command(args: argparse.Namespace) -> int:
+    from .attribution import parse_region
     from .locus import plot_genes
     from .perturb import read_elements_bed
 
     elements = read_elements_bed(args.elements) if args.elements else None
+    region = parse_region(args.region) if args.region else None
     model, dataset = _member_and_dataset(args)
-    paths = plot_genes(model, dataset, args.genes, args.output, f".{args.format}", elements, batch_size=args.batch_size)
-    print(f"{len(paths)} locus plots written to {args.output}", file=sys.stderr)
+    paths = plot_genes(model, dataset, args.genes, args.output, f".{args.format}", elements, batch_size=args.batch_size,
+                       attribution=args.attribution, region=region, ism_batch=args.ism_batch,
+                       progress=not args.no_progress, samples=args.samples, seed=args.seed)
+    tracks = f", {args.attribution} attribution tracks in {args.output}/attribution.tsv" if args.attribution else ""
+    print(f"{len(paths)} locus plots written to {args.output}{tracks}", file=sys.stderr)
     return 0
 
 

@@ -64,16 +64,24 @@ def eval_mode(model: Seq2Exp) -> Iterator[None]:
         model.train(was_training)
 
 
-def input_gradients(model: Seq2Exp, seq: Tensor, signals: Tensor, gene_features: Tensor,
-                    signal_depth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
-    """(batch, length) |gradient x input| of the DNA and mean |gradient| of the signals for the
-    summed predicted expression, in eval mode; the model's training flag is restored."""
+def expression_gradients(model: Seq2Exp, seq: Tensor, signals: Tensor, gene_features: Tensor,
+                         signal_depth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """d (summed predicted expression) / d seq and / d signals, shapes as the inputs, in eval mode
+    (mask = the Beta's mean, as a member predicts); the model's training flag is restored."""
     seq = seq.detach().clone().requires_grad_(True)
     signals = signals.detach().clone().requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
         out = model(seq, signals, gene_features, signal_depth=signal_depth)
         out.expression.sum().backward()
-    return (seq.grad * seq).abs().sum(dim=-1).detach(), signals.grad.abs().mean(dim=-1).detach()
+    return seq.grad.detach(), signals.grad.detach()
+
+
+def input_gradients(model: Seq2Exp, seq: Tensor, signals: Tensor, gene_features: Tensor,
+                    signal_depth: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+    """(batch, length) |gradient x input| of the DNA and mean |gradient| of the signals for the
+    summed predicted expression, in eval mode."""
+    seq_grad, signal_grad = expression_gradients(model, seq, signals, gene_features, signal_depth)
+    return (seq_grad * seq).abs().sum(dim=-1), signal_grad.abs().mean(dim=-1)
 
 
 def influence_profile(model: Seq2Exp, batches: Sequence[dict], bands: Sequence[tuple[int, int]] = DISTANCE_BANDS

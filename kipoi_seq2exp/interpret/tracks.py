@@ -69,6 +69,22 @@ def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True,
     bar.close()
 
 
+def gene_rows(dataset, gene_ids: Sequence[str]) -> list[int]:
+    """Rows of the dataloader's gene table holding ``gene_ids``, in that order (all rows when empty).
+
+    Raises
+    ------
+    ValueError
+        A gene id the table does not have.
+    """
+    known = {gene.gene_id: index for index, gene in enumerate(dataset.windows.gene_list)}
+    missing = [g for g in gene_ids if g not in known]
+    if missing:
+        raise ValueError(f"genes {missing[:5]} are not in the dataloader's gene table "
+                         f"({len(known)} genes, e.g. {list(known)[:3]}). Fix: use gene ids of that table.")
+    return [known[g] for g in gene_ids] if gene_ids else list(known.values())
+
+
 def _model_inputs(example: dict) -> dict[str, np.ndarray]:
     """The arrays of ``GeneWindows.example`` that the model reads (drops the window record)."""
     return {name: example[name] for name in ("seq", "signals", "gene_features", "signal_depth")}
@@ -138,5 +154,5 @@ def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int
     return bigwig, bed, rows
 
 
-__all__ = ["GenePrediction", "MASK_THRESHOLD", "gene_predictions", "gene_window", "mask_segments", "stack_inputs",
-           "write_mask_tracks"]
+__all__ = ["GenePrediction", "MASK_THRESHOLD", "gene_predictions", "gene_rows", "gene_window", "mask_segments",
+           "stack_inputs", "write_mask_tracks"]
