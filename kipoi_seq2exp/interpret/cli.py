@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", default=None, metavar="NAMES",
                    help="comma-separated tracks to silence (default: every track but Hi-C, whose contacts CRISPRi "
                         "does not change), e.g. 'DNase' or 'H3K27ac,DNase,Hi-C'")
+    p.add_argument("--dna", choices=("none", "shuffle", "nmask"), default="none",
+                   help="also replace each element's DNA, its signals kept: by a shuffle keeping its dinucleotide "
+                        "counts (seeded by --seed and the element) or by N, and predict again: dna_* columns "
+                        "(default none)")
+    _interval_arguments(p, of="each delta (columns *_lo90, *_hi90)",
+                        seeds="the mask samples (with the gene id) and of the DNA shuffle (with the element)")
     p.add_argument("-o", "--output", required=True, metavar="TSV", help="one row per (gene, element)")
     p.add_argument("--e2g", default=None, metavar="TSV",
                    help="the ENCODE-rE2G layout copy (default: OUTPUT with .tsv replaced by .e2g.tsv)")
@@ -69,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="attributed bases, 1-based inclusive as IGV shows them (default: grad the whole window, ism "
                         "the central 1 kb around the TSS)")
     p.add_argument("--ism-batch", type=int, default=64, help="mutated windows per forward pass (default 64)")
-    _interval_arguments(p)
+    _interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for GENE_ID.png / .svg")
     p.set_defaults(func=plot_locus_command)
 
@@ -86,12 +92,13 @@ def _member_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _interval_arguments(p: argparse.ArgumentParser) -> None:
-    """--samples and --seed: a 90 % interval from Monte-Carlo samples of the mask Beta."""
+def _interval_arguments(p: argparse.ArgumentParser, of: str, seeds: str) -> None:
+    """--samples and --seed: a 90 % interval ``of`` what the command reports, from Monte-Carlo samples
+    of the mask Beta; ``seeds`` says what --seed fixes."""
     p.add_argument("--samples", type=int, default=0, metavar="N",
-                   help="also give a 90%% interval of each expression from N samples of the mask Beta (batched "
-                        "--batch_size at a time; default 0 = none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mask samples (with the gene id; default 0)")
+                   help=f"also give a 90%% interval of {of} from N samples of the mask Beta (batched --batch_size "
+                        f"at a time; default 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help=f"seed of {seeds}; default 0")
 
 
 def _member_and_dataset(args: argparse.Namespace):
@@ -113,11 +120,13 @@ def perturb_command(args: argparse.Namespace) -> int:
                                  None if args.channels is None else args.channels.split(","))
     e2g = args.e2g or str(Path(args.output).with_suffix("")) + ".e2g.tsv"
     effects = perturb_genes(model, dataset, elements, args.silence, channels, args.batch_size, args.mask_threshold,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, dna=args.dna, samples=args.samples, seed=args.seed)
     rows = write_effects(effects, args.output, e2g)
     names = ", ".join(dataset.windows.config.tracks[i].name for i in channels)
-    print(f"{rows} (gene, element) effects of silencing {names} to {args.silence} written to {args.output} and "
-          f"{e2g} (ENCODE-rE2G layout)", file=sys.stderr)
+    dna = "" if args.dna == "none" else f", of replacing their DNA ({args.dna})"
+    spread = f", 90 % intervals from {args.samples} mask samples" if args.samples else ""
+    print(f"{rows} (gene, element) effects of silencing {names} to {args.silence}{dna}{spread} written to "
+          f"{args.output} and {e2g} (ENCODE-rE2G layout)", file=sys.stderr)
     return 0
 
 

@@ -20,26 +20,48 @@ those of the surrounding silent chromatin? For each gene and each candidate elem
 Reported per (gene, element): the reference and perturbed predictions (log10(expression + 1)),
 ``delta`` = perturbed - reference, and ``percent_change`` = 100 (10^delta - 1), the change of
 expression + 1. Perturbed copies of a window are predicted ``batch_size`` at a time.
+
+Optional, each in columns of its own beside those of silencing:
+
+- **DNA ablation** (``dna``): the element's DNA, signals untouched, replaced by a shuffle keeping its
+  dinucleotide counts (`shuffle.dinucleotide_shuffle`, seeded by (seed, element), so an element
+  gets the same shuffle in every gene's window) or by N (the dataloader's encoding of N): does the
+  model read the element's sequence, beyond its chromatin?
+- **intervals** (``samples``): the ``LEVEL`` interval of each delta over mask samples of the Beta
+  (`intervals`); reference and perturbed windows share the gene's draws, so it is an interval of
+  paired differences.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_text_atomic
+from ..data.genome import one_hot
+from .intervals import LEVEL, Interval, sampled_expressions, uniforms
+from .shuffle import dinucleotide_shuffle
 from .tracks import MASK_THRESHOLD, GenePrediction, gene_predictions, mask_segments, stack_inputs
 
 SILENCE_MODES = ("background", "zero")
+#: What replaces an element's DNA: nothing (no DNA ablation), a dinucleotide shuffle, or N.
+DNA_ABLATIONS = ("none", "shuffle", "nmask")
 #: Track kind left untouched by default: a contact map, not chromatin state.
 CONTACT_KIND = "hic"
 #: An element within this distance of its gene's TSS is a promoter in the E2G table (ABC's rule).
 PROMOTER_DISTANCE = 500
 #: Output column of each `ElementEffect` field whose name differs (ENCODE-rE2G spelling).
-COLUMN_NAMES = {"tss": "TargetGeneTSS"}
+_PERCENT = round(100 * LEVEL)
+COLUMN_NAMES = {"tss": "TargetGeneTSS", "delta_low": f"delta_lo{_PERCENT}", "delta_high": f"delta_hi{_PERCENT}",
+                "dna_delta_low": f"dna_delta_lo{_PERCENT}", "dna_delta_high": f"dna_delta_hi{_PERCENT}"}
+#: Columns of the options (DNA ablation, intervals): left out of a table where no row has them.
+OPTIONAL_COLUMNS = ("dna_expression", "dna_delta", "dna_percent_change", "delta_low", "delta_high",
+                    "dna_delta_low", "dna_delta_high")
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,8 @@ class Element:
 
 @dataclass(frozen=True)
 class ElementEffect:
-    """Predicted effect of silencing one element on one gene; expressions in log10(expression + 1)."""
+    """Predicted effect of silencing one element on one gene; expressions in log10(expression + 1).
+    The fields after ``qc`` are None unless asked for (module docstring)."""
 
     chrom: str
     start: int
@@ -67,6 +90,13 @@ class ElementEffect:
     delta: float  # perturbed - ref
     percent_change: float  # 100 (10^delta - 1)
     qc: str  # the gene window's quality label ('ok', or why it is flagged)
+    dna_expression: float | None = None  # the element's DNA ablated, its signals kept
+    dna_delta: float | None = None  # dna_expression - ref
+    dna_percent_change: float | None = None
+    delta_low: float | None = None  # LEVEL interval of delta over mask samples (column delta_lo90)
+    delta_high: float | None = None
+    dna_delta_low: float | None = None  # the same for dna_delta
+    dna_delta_high: float | None = None
 
 
 class ElementIndex:
@@ -168,19 +198,45 @@ def background_level(signals: np.ndarray, spans: np.ndarray, on_chromosome: slic
 def silence(signals: np.ndarray, span: tuple[int, int], channels: Sequence[int], level: np.ndarray) -> np.ndarray:
     """A copy of (L, n_signals) ``signals`` with ``channels`` set to ``level`` (n_signals,) over the
     window indices [start, end); refuses a span outside the window."""
-    start, end = span
-    if not 0 <= start < end <= len(signals):
-        raise ValueError(f"element span [{start}, {end}) is not inside the {len(signals):,}-bp window. Fix: silence "
-                         f"only elements that overlap the gene's window (clip them to it).")
+    start, end = _inside(span, len(signals))
     out = signals.copy()
     channels = list(channels)
     out[start:end, channels] = level[channels]
     return out
 
 
+def ablate_dna(seq: np.ndarray, span: tuple[int, int], how: str, rng: np.random.Generator) -> np.ndarray:
+    """A copy of (L, 4) one-hot ``seq`` whose window indices [start, end) are dinucleotide-shuffled
+    (``how`` = 'shuffle', drawn from ``rng``) or N (``how`` = 'nmask', as the dataloader encodes N)."""
+    start, end = _inside(span, len(seq))
+    out = seq.copy()
+    if how == "shuffle":
+        out[start:end] = dinucleotide_shuffle(seq[start:end], rng)
+    elif how == "nmask":
+        out[start:end] = one_hot("N")
+    else:
+        raise ValueError(f"DNA ablation {how!r}: use one of {DNA_ABLATIONS[1:]}.")
+    return out
+
+
+def element_rng(seed: int, element: Element) -> np.random.Generator:
+    """The generator of an element's DNA shuffle: a function of (seed, element) only, so the element
+    reads the same in every gene's window, whatever the batch or gene order."""
+    return np.random.default_rng([seed, zlib.crc32(f"{element.chrom}:{element.start}-{element.end}".encode())])
+
+
+def _inside(span: tuple[int, int], length: int) -> tuple[int, int]:
+    """``span`` as ints, refused unless it lies inside a window of ``length`` bases."""
+    start, end = int(span[0]), int(span[1])
+    if not 0 <= start < end <= length:
+        raise ValueError(f"element span [{start}, {end}) is not inside the {length:,}-bp window. Fix: perturb "
+                         f"only elements that overlap the gene's window (clip them to it).")
+    return start, end
+
+
 def perturb_gene(model, dataset, prediction: GenePrediction, elements: Sequence[Element],
                  mode: str = "background", channels: Sequence[int] | None = None,
-                 batch_size: int = 8) -> list[ElementEffect]:
+                 batch_size: int = 8, dna: str = "none", samples: int = 0, seed: int = 0) -> list[ElementEffect]:
     """Silence each element touching the gene's window, one at a time, and predict the gene again.
 
     Parameters
@@ -191,7 +247,10 @@ def perturb_gene(model, dataset, prediction: GenePrediction, elements: Sequence[
     elements : candidates in genome coordinates; those not touching the window are skipped
     mode : 'background' or 'zero' (module docstring)
     channels : signal channels to silence; None = every non-contact track
-    batch_size : perturbed windows per forward pass
+    batch_size : perturbed windows (or mask samples) per forward pass
+    dna : also ablate each element's DNA: 'shuffle', 'nmask' or 'none' (`ablate_dna`)
+    samples : > 0: the interval of each delta over that many mask samples (`intervals`)
+    seed : of the mask samples (with the gene id) and of the DNA shuffles (with the element)
 
     Returns
     -------
@@ -199,6 +258,8 @@ def perturb_gene(model, dataset, prediction: GenePrediction, elements: Sequence[
     """
     if mode not in SILENCE_MODES:
         raise ValueError(f"silence mode {mode!r}: use one of {SILENCE_MODES}.")
+    if dna not in DNA_ABLATIONS:
+        raise ValueError(f"DNA ablation {dna!r}: use one of {DNA_ABLATIONS}.")
     windows = dataset.windows
     window, gene = windows.window(prediction.index), windows.gene_list[prediction.index]
     inside = [e for e in elements if e.chrom == window.chrom and e.end > window.start and e.start < window.end]
@@ -212,30 +273,76 @@ def perturb_gene(model, dataset, prediction: GenePrediction, elements: Sequence[
     on_chromosome = slice(max(-window.start, 0), max(min(chrom_length - window.start, window.length), 0))
     level = (background_level(signals, spans, on_chromosome) if mode == "background"
              else np.zeros(signals.shape[1], dtype=np.float32))
-    perturbed = []
-    for first in range(0, len(inside), batch_size):
-        copies = []
-        for span in spans[first:first + batch_size]:
-            quiet = silence(signals, tuple(span), channels, level)
-            copies.append({**prediction.inputs, "signals": quiet,
-                           "gene_features": windows.gene_features(prediction.index, quiet)})
-        perturbed.extend(model.predict(stack_inputs(copies)).expression.float().cpu().numpy().tolist())
+
+    def silenced(i: int) -> dict[str, np.ndarray]:
+        quiet = silence(signals, tuple(spans[i]), channels, level)
+        return {**prediction.inputs, "signals": quiet, "gene_features": windows.gene_features(prediction.index, quiet)}
+
+    def ablated(i: int) -> dict[str, np.ndarray]:
+        return {**prediction.inputs, "seq": ablate_dna(prediction.inputs["seq"], tuple(spans[i]), dna,
+                                                       element_rng(seed, inside[i]))}
+
+    perturbations = {"silence": silenced, **({"dna": ablated} if dna != "none" else {})}
+    expressions = {kind: _predict_each(model, make, len(inside), batch_size) for kind, make in perturbations.items()}
+    intervals = (_delta_intervals(model, prediction.inputs, perturbations, len(inside),
+                                  uniforms(seed, gene.gene_id, samples, model.model.cfg.n_tokens), batch_size)
+                 if samples else {})
     qc = windows.qc[prediction.index].label
-    return [ElementEffect(e.chrom, e.start, e.end, e.name, gene.gene_id, gene.tss, prediction.expression, value,
-                          value - prediction.expression, 100.0 * (10.0 ** (value - prediction.expression) - 1.0), qc)
-            for e, value in zip(inside, perturbed)]
+    return [_effect(e, gene, qc, prediction.expression, {kind: values[i] for kind, values in expressions.items()},
+                    {kind: values[i] for kind, values in intervals.items()}) for i, e in enumerate(inside)]
+
+
+def _effect(element: Element, gene, qc: str, ref: float, expressions: dict[str, float],
+            intervals: dict[str, Interval]) -> ElementEffect:
+    """One row: ``expressions`` and ``intervals`` (of deltas) by perturbation kind ('silence', 'dna')."""
+    value = expressions["silence"]
+    optional: dict[str, float] = {}
+    if "dna" in expressions:
+        ablated = expressions["dna"]
+        optional.update(dna_expression=ablated, dna_delta=ablated - ref, dna_percent_change=_percent(ablated - ref))
+    for kind, interval in intervals.items():
+        prefix = "dna_" if kind == "dna" else ""
+        optional.update({f"{prefix}delta_low": interval.low, f"{prefix}delta_high": interval.high})
+    return ElementEffect(element.chrom, element.start, element.end, element.name, gene.gene_id, gene.tss, ref, value,
+                         value - ref, _percent(value - ref), qc, **optional)
+
+
+def _percent(delta: float) -> float:
+    """The % change of expression + 1 for a change ``delta`` of log10(expression + 1)."""
+    return 100.0 * (10.0 ** delta - 1.0)
+
+
+def _predict_each(model, make: Callable[[int], dict[str, np.ndarray]], n: int, batch_size: int) -> list[float]:
+    """Predicted log10 expression of the windows ``make(0)``, ..., ``make(n - 1)``, ``batch_size``
+    per forward; a window is built only when its batch is due (a 200-kb copy per element adds up)."""
+    out: list[float] = []
+    for first in range(0, n, batch_size):
+        batch = [make(i) for i in range(first, min(first + batch_size, n))]
+        out.extend(model.predict(stack_inputs(batch)).expression.float().cpu().numpy().tolist())
+    return out
+
+
+def _delta_intervals(model, reference: dict[str, np.ndarray],
+                     perturbations: dict[str, Callable[[int], dict[str, np.ndarray]]], n: int, u: np.ndarray,
+                     batch_size: int) -> dict[str, list[Interval]]:
+    """Per perturbation kind, the interval of each of its ``n`` windows' delta over the mask draws at
+    quantiles ``u`` (samples, tokens), the reference window drawn at the same ``u``."""
+    base = sampled_expressions(model, reference, u, batch_size)
+    return {kind: [Interval.of(sampled_expressions(model, make(i), u, batch_size) - base) for i in range(n)]
+            for kind, make in perturbations.items()}
 
 
 def perturb_genes(model, dataset, elements: ElementIndex | None = None, mode: str = "background",
                   channels: Sequence[int] | None = None, batch_size: int = 8,
-                  mask_threshold: float = MASK_THRESHOLD, progress: bool = True) -> Iterator[ElementEffect]:
+                  mask_threshold: float = MASK_THRESHOLD, progress: bool = True, dna: str = "none",
+                  samples: int = 0, seed: int = 0) -> Iterator[ElementEffect]:
     """In-silico CRISPRi of every gene of the dataloader, gene by gene (tqdm bar over genes).
 
     Parameters
     ----------
     elements : user candidates (`read_elements_bed`); None = each gene's own mask segments (runs of
         mask >= ``mask_threshold`` outside the forced centre, named ``mask:chrom:start-end``)
-    mode, channels, batch_size : see `perturb_gene`
+    mode, channels, batch_size, dna, samples, seed : see `perturb_gene`
     """
     for prediction in gene_predictions(model, dataset, batch_size, progress, desc="perturb"):
         window = dataset.windows.window(prediction.index)
@@ -244,7 +351,7 @@ def perturb_genes(model, dataset, elements: ElementIndex | None = None, mode: st
                           for s, e in mask_segments(prediction.mask, model.model.cfg.centre, mask_threshold)]
         else:
             candidates = elements.touching(window.chrom, window.start, window.end)
-        yield from perturb_gene(model, dataset, prediction, candidates, mode, channels, batch_size)
+        yield from perturb_gene(model, dataset, prediction, candidates, mode, channels, batch_size, dna, samples, seed)
 
 
 def _mask_element(chrom: str, start: int, end: int) -> Element:
@@ -257,12 +364,11 @@ def write_effects(effects: Iterable[ElementEffect], path: str | os.PathLike,
     ``e2g_path``, in the ENCODE-rE2G / CRISPR_comparison prediction layout: chr, start, end, name,
     class ('promoter' within 500 bp of the gene's TSS, else 'distal'), TargetGene (gene_id),
     TargetGeneTSS, Score (= -delta: higher = the gene needs the element more), then our expression,
-    delta, percent_change and qc columns.
+    delta, percent_change and qc columns, and those of the options used (`OPTIONAL_COLUMNS`).
     Each file appears whole or not at all. Returns the number of rows."""
-    from ..train.config import write_text_atomic
-
-    table = pd.DataFrame([astuple(effect) for effect in effects],
-                         columns=[f.name for f in fields(ElementEffect)]).rename(columns=COLUMN_NAMES)
+    table = pd.DataFrame([astuple(effect) for effect in effects], columns=[f.name for f in fields(ElementEffect)])
+    unused = [name for name in OPTIONAL_COLUMNS if table[name].isna().all()]
+    table = table.drop(columns=unused).rename(columns=COLUMN_NAMES)
     write_text_atomic(_path(path), table.to_csv(sep="\t", index=False, float_format="%.7g"))
     if e2g_path is not None:
         write_text_atomic(_path(e2g_path), e2g_table(table).to_csv(sep="\t", index=False, float_format="%.7g"))
@@ -289,6 +395,6 @@ def _path(path: str | os.PathLike) -> Path:
     return path
 
 
-__all__ = ["COLUMN_NAMES", "Element", "ElementEffect", "ElementIndex", "SILENCE_MODES", "background_level",
-           "e2g_table", "perturb_gene", "perturb_genes", "read_elements_bed", "silence", "silenced_channels",
-           "write_effects"]
+__all__ = ["COLUMN_NAMES", "DNA_ABLATIONS", "Element", "ElementEffect", "ElementIndex", "OPTIONAL_COLUMNS",
+           "SILENCE_MODES", "ablate_dna", "background_level", "e2g_table", "element_rng", "perturb_gene",
+           "perturb_genes", "read_elements_bed", "silence", "silenced_channels", "write_effects"]

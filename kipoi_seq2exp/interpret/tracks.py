@@ -16,13 +16,14 @@ The gene loop (`gene_predictions`) is also the reference pass of in-silico CRISP
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from ..atomic import staging_folder
 
 #: Mask value from which a base counts as selected (the hard mask's own threshold).
 MASK_THRESHOLD = 0.5
@@ -124,8 +125,9 @@ def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int
     """Predict every gene's mask and write ``PREFIX.bw`` (max over overlapping windows) and
     ``PREFIX.bed`` (runs of mask >= ``threshold`` outside the forced centre).
 
-    Masks wait in a memory-mapped file beside the outputs (genes x window float32: 14 GB for the
-    paper's 18,377 genes x 200 kb, which would not fit in memory), removed afterwards.
+    Masks wait in a memory-mapped file in a staging folder beside the outputs (genes x window
+    float32: 14 GB for the paper's 18,377 genes x 200 kb, which would not fit in memory), removed
+    afterwards; a killed run's folder is removed by the next run on the same prefix.
 
     Returns
     -------
@@ -140,8 +142,8 @@ def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int
     windows = [gene_window(dataset, index) for index in range(len(dataset.windows))]
     sizes = {w.chrom: dataset.windows.fasta.chrom_length(w.chrom) for w in windows}
     bigwig, bed = prefix.with_name(prefix.name + ".bw"), prefix.with_name(prefix.name + ".bed")
-    with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".mask_tracks.") as scratch:
-        store = np.lib.format.open_memmap(Path(scratch) / "masks.npy", mode="w+", dtype=np.float32,
+    with staging_folder(prefix, "mask-tracks") as scratch:
+        store = np.lib.format.open_memmap(scratch / "masks.npy", mode="w+", dtype=np.float32,
                                           shape=(len(windows), model.window))
         for prediction in gene_predictions(model, dataset, batch_size, progress, desc="masks"):
             store[prediction.index] = prediction.mask
