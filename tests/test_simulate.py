@@ -18,7 +18,7 @@ from kipoi_seq2exp.simulate import (SIM_FILES, embedded_dir, expression_predicta
                                     params_to_yaml, simulate_genome)
 from kipoi_seq2exp.simulate.motifs import encode, load_pwms, reverse_complement
 from kipoi_seq2exp.simulate.sequence import accidental_activator_hits
-from kipoi_seq2exp.simulate.writers import sha256
+from kipoi_seq2exp.checksum import sha256_of
 
 EMBEDDED = embedded_dir()
 PARAMS = EMBEDDED / "params.yaml"
@@ -60,8 +60,8 @@ def test_generator_is_deterministic_for_a_seed(tmp_path):
     generate(first, tmp_path / "b")
     generate(_small_params(tmp_path, seed=7), tmp_path / "c")
     names = SIM_FILES.outputs()
-    assert [sha256(tmp_path / "a" / n) for n in names] == [sha256(tmp_path / "b" / n) for n in names]
-    assert sha256(tmp_path / "a" / SIM_FILES.fasta) != sha256(tmp_path / "c" / SIM_FILES.fasta)
+    assert [sha256_of(tmp_path / "a" / n) for n in names] == [sha256_of(tmp_path / "b" / n) for n in names]
+    assert sha256_of(tmp_path / "a" / SIM_FILES.fasta) != sha256_of(tmp_path / "c" / SIM_FILES.fasta)
 
 
 def test_shipped_dataset_regenerates_byte_identically(tmp_path):
@@ -69,8 +69,8 @@ def test_shipped_dataset_regenerates_byte_identically(tmp_path):
     listed = dict(line.split()[::-1] for line in (EMBEDDED / SIM_FILES.checksums).read_text().splitlines())
     assert sorted(listed) == sorted(SIM_FILES.outputs())
     for name, digest in listed.items():
-        assert sha256(EMBEDDED / name) == digest, f"shipped {name} differs from its checksum: regenerate it"
-        assert sha256(tmp_path / name) == digest, f"regenerated {name} differs from the shipped one"
+        assert sha256_of(EMBEDDED / name) == digest, f"shipped {name} differs from its checksum: regenerate it"
+        assert sha256_of(tmp_path / name) == digest, f"regenerated {name} differs from the shipped one"
 
 
 def test_layout_matches_the_project_split_and_sizes():

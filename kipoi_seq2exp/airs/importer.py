@@ -8,13 +8,13 @@ data, else from the released presets.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from ..checksum import sha256_of
 from ..model import ModelConfig, Seq2Exp, SignalTrack, airs_to_ours, paper_hard, paper_soft
 from ..model.config import PAPER_SIGNALS
 from ..train.export import CheckpointError, write_export
@@ -26,11 +26,6 @@ PAPER_SIGNAL_NAMES = ",".join(s.name for s in PAPER_SIGNALS)
 #: authors' hyper-parameter -> ours, for the scalars the tensors do not carry
 _HPARAM_NAMES = {"center_len": "centre", "prior_scale_factor": "signal_scale", "beta_min": "beta_min",
                  "marginal_mean": "prior_mean", "marginal_scale": "prior_scale", "sample_threshold": "mask_threshold"}
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _layer_count(state: dict[str, torch.Tensor], backbone: str) -> int:

@@ -11,7 +11,6 @@ deepdetails==1.0.0rc2``) and pass it as ``archive``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..atomic import publish, staging_folder
+from ..checksum import sha256_of
 from .chr22 import FASTA, GENE_TABLE, GENE_TABLE_NAME, PACKAGE, SDIST_MEMBER_DIR, SOURCE_FILES, VERSION, SourceFile
 from .split import SPLIT_COLUMN
 
@@ -40,14 +40,6 @@ CHUNK = 1 << 20
 
 class FetchError(RuntimeError):
     """The source could not be reached or did not verify; the message says what to do."""
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sdist_location(index: str = DEFAULT_INDEX, package: str = PACKAGE, version: str = VERSION,
@@ -188,5 +180,5 @@ def fetch_chr22(out: str | os.PathLike, archive: str | os.PathLike | None = None
         return publish(files, out)
 
 
-__all__ = ["DEFAULT_INDEX", "FetchError", "sha256_of", "sdist_location", "download", "extract_verified",
+__all__ = ["DEFAULT_INDEX", "FetchError", "sdist_location", "download", "extract_verified",
            "index_fasta", "write_source_gene_table", "fetch_chr22"]

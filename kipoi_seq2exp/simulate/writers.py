@@ -1,7 +1,6 @@
 """Plain-text outputs (FASTA, TSV, BED) written atomically with fixed float formatting."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Iterable
 
@@ -9,6 +8,7 @@ import numpy as np
 import pyfaidx
 
 from ..atomic import atomic_path, write_text_atomic
+from ..checksum import sha256_of
 
 FASTA_LINE = 60
 
@@ -41,14 +41,6 @@ def write_bed(path: Path, rows: list[tuple], track_line: str | None = None) -> N
     write_text(path, lines + ["\t".join(str(value) for value in row) for row in rows])
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_checksums(directory: Path, names: list[str], checksum_name: str) -> None:
     """``sha256sum -c`` compatible list of the generated files."""
-    write_text(directory / checksum_name, [f"{sha256(directory / name)}  {name}" for name in sorted(names)])
+    write_text(directory / checksum_name, [f"{sha256_of(directory / name)}  {name}" for name in sorted(names)])

@@ -41,6 +41,7 @@ import torch
 
 from .. import __version__
 from ..atomic import atomic_path, write_text_atomic
+from ..checksum import sha256_of
 from ..data.config import DataConfig
 
 PathLike = Union[str, os.PathLike]
@@ -166,8 +167,7 @@ def file_record(path: PathLike, always_hash: bool = False) -> dict[str, Any]:
     if stat.st_size > HASH_LIMIT_BYTES and not always_hash:
         record["mtime"] = datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat()
     else:
-        with open(path, "rb") as handle:
-            record["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
+        record["sha256"] = sha256_of(path)
     return record
 
 
