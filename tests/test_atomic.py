@@ -74,14 +74,14 @@ def dead_pid() -> int:
     return child.pid
 
 
-def killed_while_staging(target: Path) -> Path:
+def killed_while_staging(target: Path, purpose: str = "export") -> Path:
     """The staging folder a process killed (SIGKILL) inside `staging_folder` leaves behind."""
     code = ("import os, signal, sys; from kipoi_seq2exp.atomic import staging_folder\n"
-            "with staging_folder(sys.argv[1], 'export') as staging:\n"
+            "with staging_folder(sys.argv[1], sys.argv[2]) as staging:\n"
             "    (staging / 'model.safetensors').write_bytes(b'half')\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")
-    assert subprocess.run([sys.executable, "-c", code, str(target)]).returncode == -signal.SIGKILL
-    (left,) = target.parent.glob(f".{target.name}.export-*")
+    assert subprocess.run([sys.executable, "-c", code, str(target), purpose]).returncode == -signal.SIGKILL
+    (left,) = target.parent.glob(f".{target.name}.{purpose}-*")
     return left
 
 

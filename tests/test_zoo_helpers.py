@@ -8,7 +8,6 @@ them with ``seq2exp train --config demo_soft`` + ``seq2exp export``)::
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_model
 
 from kipoi_seq2exp.model import Seq2Exp
 from kipoi_seq2exp.train.config import load_run_config
 from kipoi_seq2exp.train.datamodule import Seq2ExpDataModule
-from kipoi_seq2exp.train.export import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
+from kipoi_seq2exp.train.export import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE, write_export
 from kipoi_seq2exp.train.runner import with_reference_depths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +34,8 @@ PAPER_DATA = ["data.fasta=hg38.fa", "data.gene_table=genes.tsv"]
 
 
 def export_untrained_member(member_dir: Path, train_config: str, seed: int = 0, dna_scale: float = 1.0) -> Seq2Exp:
-    """Write what ``seq2exp export`` writes, for a randomly initialised model of ``train_config``.
+    """Write what ``seq2exp export`` writes (through its `write_export`), for a randomly initialised
+    model of ``train_config``.
 
     ``dna_scale`` multiplies the DNA embedding: at initialisation one SNV moves the prediction by
     ~1e-6, too little for a test to tell a mutated window from an untouched one.
@@ -49,14 +48,8 @@ def export_untrained_member(member_dir: Path, train_config: str, seed: int = 0, 
     with torch.no_grad():
         for parameter in model.dna_embed.parameters():
             parameter.mul_(dna_scale)
-    member_dir.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(member_dir / WEIGHTS_FILE))
-    run.model.to_yaml(member_dir / CONFIG_FILE)
-    run.data.to_yaml(member_dir / DATA_FILE)
     note = PLACEHOLDER_NOTE.format(seed=seed, config=train_config, member=member_dir.name)
-    (member_dir / METRICS_FILE).write_text(json.dumps({"cell_type": "simulated", "note": note}, indent=2) + "\n")
-    for name in (WEIGHTS_FILE, DATA_FILE):
-        (member_dir / name).chmod(0o644)
+    write_export(model, run.data.to_dict(), {"cell_type": "simulated", "note": note}, member_dir)
     return model
 
 

@@ -1,10 +1,12 @@
 """The model source: registration in the kipoi config, members and their rendered YAML, example
-files, metrics in the model info, missing / installed weights."""
+files, metrics in the model info, missing / installed weights, the modes of the files it rewrites."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 import tarfile
 
 import pytest
@@ -20,6 +22,7 @@ from kipoi_seq2exp.zoo.source import (GROUP, ZooError, check_member_dir, example
                                       format_metrics, install_weights, kipoi_config_path, member_row, read_members,
                                       register_source, sync_metrics)
 
+from test_atomic import killed_while_staging
 from test_zoo_helpers import REPO, SIM, copy_source, export_untrained_member
 
 MEMBERS = ["K562", "GM12878", "K562-only", "K562-paper", "GM12878-paper", "Demo-soft", "Demo-hard"]
@@ -195,12 +198,37 @@ def test_install_weights_from_an_archive_checks_md5_and_config(tmp_path):
     assert not [p for p in member.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
-def test_install_weights_from_a_folder(tmp_path):
+def test_install_weights_from_a_folder_removes_a_killed_installs_staging(tmp_path):
     source = copy_source(tmp_path)
+    member = source / GROUP / "Demo-hard"
+    stale = killed_while_staging(member, "install")
     export_untrained_member(tmp_path / "export", "demo_hard", seed=2)
     install_weights("Demo-hard", str(tmp_path / "export"), source_dir=source)
-    installed = (source / GROUP / "Demo-hard" / WEIGHTS_FILE).read_bytes()
-    assert installed == (tmp_path / "export" / WEIGHTS_FILE).read_bytes()
+    assert (member / WEIGHTS_FILE).read_bytes() == (tmp_path / "export" / WEIGHTS_FILE).read_bytes()
+    assert not stale.exists() and not [p for p in member.parent.iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------------ file modes
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_models_tsv_and_kipoi_config_stay_world_readable(tmp_path, isolated_home, umask_022):
+    """Both were rewritten through mkstemp (0600): kipoi run by another user, or a web server
+    serving the zoo, could no longer read them."""
+    source = copy_source(tmp_path)
+    models_tsv = source / GROUP / "models.tsv"
+    models_tsv.chmod(0o644)
+    (source / GROUP / "Demo-soft" / METRICS_FILE).write_text(json.dumps({"test": {"mse": 0.25}}))
+    assert sync_metrics(source) == ["Demo-soft"]
+    register_source(path=source)
+    assert stat.S_IMODE(models_tsv.stat().st_mode) == 0o644
+    assert stat.S_IMODE(kipoi_config_path().stat().st_mode) == 0o644
 
 
 def test_default_source_dir_is_this_checkout():

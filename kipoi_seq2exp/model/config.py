@@ -22,6 +22,7 @@ from typing import Any, Literal, Union, get_args
 
 import yaml
 
+from ..atomic import write_text_atomic
 from ..config_io import check_field_types, check_instance_types, read_yaml
 
 Variant = Literal["soft", "hard"]
@@ -262,7 +263,8 @@ class ModelConfig:
             raise ValueError(f"{source}: {err}") from err
 
     def to_yaml(self, path: Union[str, Path]) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the config as YAML atomically: a member's config.yaml is never seen half written."""
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path]) -> "ModelConfig":

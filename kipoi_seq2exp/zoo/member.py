@@ -21,23 +21,12 @@ import yaml
 from ..data.config import SIGNAL_CHOICES, DataConfig, HicOptions, TrackConfig
 from ..data.gene_inputs import GeneInputs, channel_names, channels_with_files
 from ..data.qc import MAX_N_FRACTION
-from ..model import ModelConfig, Seq2Exp
+from ..model import ModelConfig
 from ..train.member_files import DATA_FILE
-from .source import GROUP, ZooError, check_member_dir, find_source_dir, member_names, member_row
+from .source import GROUP, ZooError, check_member_dir, find_source_dir, load_member_model, member_names, member_row
 
 INPUT_NAMES = ("seq", "signals", "gene_features")
 MASK_LAYER = "mask"
-
-
-def load_member_model(member_dir: str | os.PathLike) -> Seq2Exp:
-    """The exported `Seq2Exp` of a member folder (eval, CPU); ZooError if the files do not load."""
-    from ..train.export import load_exported
-
-    try:
-        return load_exported(member_dir)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ZooError(f"{member_dir}: cannot load the exported model ({type(err).__name__}: {err}). "
-                       "Fix: export it again with `seq2exp export`.") from err
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 
 from kipoi.model import BaseModel, LayerActivationMixin
 
-from ..model import ModelConfig
 from . import compat
-from .member import (INPUT_NAMES, MASK_LAYER, MaskLayer, Member, bin_mask, in_gene_orientation, load_member_model,
-                     mask_layer_of)
-from .source import ZooError, check_member_dir
+from .member import INPUT_NAMES, MASK_LAYER, MaskLayer, Member, bin_mask, in_gene_orientation, mask_layer_of
+from .source import check_config_matches, check_member_dir, load_member_model
 
 compat.apply()
 
@@ -41,18 +39,6 @@ class VariantEffectSpec:
     seq_input: list[str] = field(default_factory=lambda: ["seq"])
     use_rc: bool = False
     scoring_functions: list = field(default_factory=list)
-
-
-def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: str, where) -> None:
-    """Raise ZooError when an exported model is not the one the member declares in models.tsv."""
-    exported = (cfg.variant, cfg.window, [s.name for s in cfg.signals])
-    declared = (variant, int(window), [s.strip() for s in str(signals).split(",")])
-    if exported != declared:
-        raise ZooError(
-            f"{where}: the exported model is variant {exported[0]}, window {exported[1]}, signals {exported[2]}, but "
-            f"this member declares variant {declared[0]}, window {declared[1]}, signals {declared[2]} (models.tsv). "
-            "Fix: export a run of the member's train config into this folder."
-        )
 
 
 class Seq2ExpModel(Member, BaseModel, LayerActivationMixin):

@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import shutil
 import sys
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+from ..atomic import publish, staging_folder, write_text_atomic
+from ..checksum import file_digest
 from ..train.member_files import CONFIG_FILE, DATA_FILE, METRICS_FILE, WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    from ..model import ModelConfig, Seq2Exp
 
 GROUP = "Seq2Exp"
 DEFAULT_SOURCE_NAME = "seq2exp"
@@ -90,7 +94,7 @@ def register_source(name: str = DEFAULT_SOURCE_NAME, path: str | os.PathLike | N
     changed = sources.get(name) != wanted
     if changed:
         sources[name] = wanted
-        _write_text_atomic(config_path, yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
+        write_text_atomic(config_path, yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
     if "kipoi.config" in sys.modules:
         import kipoi
         from kipoi.sources import LocalSource
@@ -112,18 +116,6 @@ def _read_kipoi_config(path: Path) -> dict:
     if not isinstance(config, dict) or not isinstance(config.get("model_sources", {}), dict):
         raise ZooError(f"{path}: expected a mapping with a `model_sources` mapping. Fix: repair or delete the file.")
     return config
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ------------------------------------------------------------------ members
@@ -222,6 +214,34 @@ def check_member_dir(member_dir: str | os.PathLike, train_config: str, cell_type
     return member_dir
 
 
+def load_member_model(member_dir: str | os.PathLike) -> Seq2Exp:
+    """The exported `Seq2Exp` of a member folder (eval, CPU); ZooError if the files do not load.
+
+    Here, below `member` and the Kipoi wrapper, because `install_weights` loads a download with it
+    before anything is replaced; torch is imported on first call, not by ``seq2exp register``.
+    """
+    from ..train.export import load_exported
+
+    try:
+        return load_exported(member_dir)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ZooError(f"{member_dir}: cannot load the exported model ({type(err).__name__}: {err}). "
+                       "Fix: export it again with `seq2exp export`.") from err
+
+
+def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: str, where) -> None:
+    """Raise ZooError when an exported model is not the one the member declares in models.tsv
+    (checked by the Kipoi wrapper on load and by `install_weights` before it replaces anything)."""
+    exported = (cfg.variant, cfg.window, [s.name for s in cfg.signals])
+    declared = (variant, int(window), [s.strip() for s in str(signals).split(",")])
+    if exported != declared:
+        raise ZooError(
+            f"{where}: the exported model is variant {exported[0]}, window {exported[1]}, signals {exported[2]}, but "
+            f"this member declares variant {declared[0]}, window {declared[1]}, signals {declared[2]} (models.tsv). "
+            "Fix: export a run of the member's train config into this folder."
+        )
+
+
 def read_metrics(member_dir: str | os.PathLike) -> dict:
     """``metrics.json`` of an exported member ({} when absent)."""
     path = Path(member_dir) / METRICS_FILE
@@ -268,7 +288,7 @@ def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
             lines[i] = "\t".join(cells) + "\n"
             changed.append(cells[0])
     if changed:
-        _write_text_atomic(path, "".join(lines))
+        write_text_atomic(path, "".join(lines))
     return changed
 
 
@@ -313,7 +333,7 @@ def upsert_member(group_dir: str | os.PathLike, member: MemberRow) -> None:
         lines[existing[0]] = cells
     else:
         lines.append(cells if lines[-1].endswith("\n") else "\n" + cells)
-    _write_text_atomic(path, "".join(lines))
+    write_text_atomic(path, "".join(lines))
 
 
 def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bool:
@@ -351,24 +371,15 @@ def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bo
 
 
 # ------------------------------------------------------------------ installing exported weights
-def md5sum(path: str | os.PathLike) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def install_weights(name: str, origin: str, md5: str | None = None,
                     source_dir: str | os.PathLike | None = None) -> Path:
     """Put an exported model (folder, ``.tar.gz``/``.zip`` of one, or a URL to an archive) into member ``name``.
 
     The archive's md5 is checked when given (required for http(s) URLs); the model is loaded and
     its config compared with the member's before it replaces the folder's contents, so a wrong or
-    corrupt download never leaves a half-installed member.
+    corrupt download never leaves a half-installed member. The download is staged in a hidden
+    folder beside the member (`staging_folder`); one left by a killed install is removed.
     """
-    from .model import check_config_matches, load_member_model
-
     member_dir, row = member_row(name, source_dir)
     scheme = urllib.parse.urlparse(origin).scheme
     if scheme in ("http", "https", "ftp") and not md5:
@@ -376,13 +387,11 @@ def install_weights(name: str, origin: str, md5: str | None = None,
     if md5 and Path(_local_path(origin)).is_dir():
         raise ZooError(f"{origin}: --md5 checks an archive; a folder has none. "
                        "Fix: leave out --md5 or give the archive.")
-    with tempfile.TemporaryDirectory(dir=member_dir.parent, prefix=f".{member_dir.name}.") as work:
-        staged = _stage_export(origin, scheme, md5, Path(work))
+    with staging_folder(member_dir, "install") as work:
+        staged = _stage_export(origin, scheme, md5, work)
         model = load_member_model(staged)
         check_config_matches(model.cfg, row["variant"], int(row["window"]), row["signals"], origin)
-        member_dir.mkdir(exist_ok=True)
-        for item in staged.iterdir():
-            os.replace(item, member_dir / item.name)
+        publish(staged, member_dir)
     return member_dir
 
 
@@ -400,7 +409,7 @@ def _stage_export(origin: str, scheme: str, md5: str | None, work: Path) -> Path
             urllib.request.urlretrieve(origin, archive)
         except OSError as err:
             raise ZooError(f"{origin}: download failed ({err}). Fix: check the URL and the connection.") from err
-    actual = md5sum(archive) if md5 else None
+    actual = file_digest(archive, "md5") if md5 else None
     if md5 and actual != md5.lower():
         raise ZooError(f"{origin}: md5 {actual} differs from the expected {md5}. "
                        "Fix: download it again or check the checksum.")

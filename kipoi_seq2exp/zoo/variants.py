@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..data.variants import VariantReport, VariantWindow, iter_variant_windows
 
 #: Gene inputs kept in memory at once: variants come sorted, so a gene's variants arrive together.
@@ -136,21 +136,13 @@ def _score_batch(model, genes: _GeneInputs, items: list[VariantWindow]) -> list[
 
 
 def write_scores(scores: Iterable[VariantScore], path: str | os.PathLike) -> int:
-    """Write scores as a TSV (header = `VariantScore` fields); all or nothing (temp file + rename).
-    Returns the number of rows."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".", suffix=".tsv.tmp")
+    """Write scores as a TSV (header = `VariantScore` fields); all or nothing (`atomic_path`: a failed
+    scoring run leaves no half table). Returns the number of rows."""
     rows = 0
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow([f.name for f in fields(VariantScore)])
-            for score in scores:
-                writer.writerow([f"{x:.7g}" if isinstance(x, float) else x for x in astuple(score)])
-                rows += 1
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow([f.name for f in fields(VariantScore)])
+        for score in scores:
+            writer.writerow([f"{x:.7g}" if isinstance(x, float) else x for x in astuple(score)])
+            rows += 1
     return rows
