@@ -25,10 +25,8 @@ MEMBER_ONLY = ("tracks", "fasta", "genes", "mrna_features", "mask")
 
 
 def extend(parser: argparse.ArgumentParser) -> None:
-    """Add the --member mode to the trainer's ``seq2exp predict`` parser (--ckpt becomes one of two)."""
-    ckpt = parser._option_string_actions["--ckpt"]  # argparse has no public way to relax a defined option
-    ckpt.required = False
-    ckpt.help += " (or --member)"
+    """Add the --member mode to the trainer's ``seq2exp predict`` parser, whose --ckpt is optional:
+    `predict_command` asks for exactly one of the two."""
     group = parser.add_argument_group("with a zoo member or an exported folder instead of --ckpt (no Kipoi)")
     group.add_argument("--member", metavar="NAME|FOLDER", help="a zoo member (Seq2Exp/K562) or a `seq2exp export` folder")
     group.add_argument("--tracks", nargs="+", default=[], metavar="NAME=FILE",
@@ -123,7 +121,6 @@ def predict_member(member, inputs, out: str | Path, mask_out: str | Path, mask_b
     with atomic_path(out) as temporary:
         table.to_csv(temporary, sep="\t", index=False)
     return len(table)
-
 
 
 def _write_gene_records(h5, table) -> None:

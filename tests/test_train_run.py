@@ -263,6 +263,7 @@ def test_joint_cells_train_one_model_on_every_cell(genome, tmp_path):
 
 
 def test_export_into_a_model_group_lists_a_member_of_the_users_naming(genome, tmp_path, capsys):
+    from kipoi_seq2exp.cli import main  # the zoo listing is the top-level command's (member_export), not train's
     run_dir = fit(load_run_config(run_yaml(genome, tmp_path), ["train.max_steps=2", "train.warmup_steps=1",
                                                                "train.val_every_n_steps=2"]))
     source = copy_source(tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .importer import import_airs
-from ..cli import add_command
+from ..commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..simulate.generate import embedded_dir
-from ..cli import add_command
+from ..commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

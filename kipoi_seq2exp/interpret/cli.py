@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from ..cli import add_command
+from ..commands import add_command
 
 DATALOADER_ARGS_HELP = ("the member's dataloader arguments, as for `kipoi predict`: a JSON string, a JSON/YAML file, "
                         "or key=value pairs (fasta_file, gene_table, bigWigs, hic_file, mrna_features, ...); "

@@ -10,7 +10,7 @@ import torch
 from ..ops.selective_scan import resolve_backend
 from .config import PRESETS, preset
 from .seq2exp import Seq2Exp
-from ..cli import add_command
+from ..commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ import argparse
 
 from ..data.labels import DEFAULT_FLANK, STRAND_WORDS, make_labels
 from .chr22 import CELL_TYPES, FASTA, cell_files
-from ..cli import add_command
+from ..commands import add_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -2,20 +2,20 @@
 
 The top-level CLI (:mod:`kipoi_seq2exp.cli`) calls :func:`register` on its subparsers and then
 ``args.func(args)``. Handlers import Lightning only when they run, so ``--help`` is fast;
-they turn the errors a user can fix into a one-line message and exit status 2.
+they turn the errors a user can fix into a one-line message and exit status 2. The zoo sits above
+this layer: ``seq2exp export`` gets its models.tsv row from :mod:`kipoi_seq2exp.member_export`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..data.errors import DataInputError
 from .config import ConfigError, packaged_configs
 from .export import CheckpointError
 from .shards import DEFAULT_CHUNK_GENES, Shard, ShardError
-from ..cli import add_command
+from ..commands import add_command
 
 USER_ERRORS = (ConfigError, CheckpointError, DataInputError, ShardError)
 
@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=validate_command if name == "validate" else test_command)
 
     p = add_command(subparsers, "predict")
-    p.add_argument("--ckpt", required=True, metavar="CKPT", help="checkpoint written by seq2exp train")
+    # not required by argparse: the top-level command takes --member instead (member_predict.extend)
+    p.add_argument("--ckpt", metavar="CKPT", help="checkpoint written by seq2exp train")
     p.add_argument("--out", required=True, metavar="TSV", help="output table (one row per gene); part files go to "
                    "TSV.parts/, provenance to TSV.manifest.json")
     p.add_argument("--split", default="all", choices=("train", "valid", "test", "all"), help="genes to predict")
@@ -114,6 +115,8 @@ def test_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     def run() -> None:
+        if args.ckpt is None:
+            raise CheckpointError("give --ckpt CKPT (a checkpoint of `seq2exp train`). Fix: add it.")
         import torch
 
         from .runner import predict
@@ -143,14 +146,9 @@ def merge_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     def run() -> None:
-        from ..zoo.source import list_export_in_group
         from .export import export_checkpoint
 
-        out = export_checkpoint(args.checkpoint, args.cell_type, args.out)
-        print(f"exported to {out}")
-        run_config = Path(args.checkpoint).resolve().parent.parent / "config.yaml"  # <run>/checkpoints/x.ckpt
-        if list_export_in_group(out, str(run_config) if run_config.is_file() else "custom"):
-            print(f"listed as {out.parent.name}/{out.name} in {out.parent / 'models.tsv'}")
+        print(f"exported to {export_checkpoint(args.checkpoint, args.cell_type, args.out)}")
 
     return _user_errors_exit(run, "export")
 

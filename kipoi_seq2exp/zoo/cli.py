@@ -8,7 +8,7 @@ import os
 import sys
 
 from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError, unknown_member_message
-from ..cli import add_command
+from ..commands import add_command
 
 SOURCE_HELP = (f"kipoi model source holding the model (default {DEFAULT_SOURCE_NAME}, added by `seq2exp register`; "
                "'dir' takes MODEL as a folder path, e.g. /abs/path/model_zoo/Seq2Exp/K562)")
