@@ -41,6 +41,8 @@ COMMANDS: dict[str, Command] = {
     "mask-tracks": Command("kipoi_seq2exp.interpret.cli", "every gene's mask as a bigWig and a BED of segments (IGV/UCSC)"),
     "plot-locus": Command("kipoi_seq2exp.interpret.cli", "a plot per gene: the signals read, the mask, each element's "
                                                           "in-silico CRISPRi effect (PNG/SVG)"),
+    "attribute": Command("kipoi_seq2exp.interpret.attribute_cli", "base attribution over a region (gradient x input "
+                                                                  "or in-silico mutagenesis) as bigWig and TSV"),
     "import-airs": Command("kipoi_seq2exp.airs.cli", "import an authors' released Seq2Exp checkpoint as a zoo member"),
     "register": Command(_ZOO, "add the Seq2Exp model zoo to kipoi as a local source (idempotent)"),
     "example-args": Command(_ZOO, "JSON dataloader arguments of a member's bundled example files (absolute paths), "

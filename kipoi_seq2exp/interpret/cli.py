@@ -71,10 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="add a base-attribution lane: gradient x input of the one-hot DNA, or in-silico mutagenesis "
                         "(every base to each of its 3 alternatives, ref - mean alt); also writes GENE_ID.METHOD.bw "
                         "(genome coordinates), GENE_ID.ism.tsv, tracks.txt and attribution.tsv to DIR")
-    p.add_argument("--region", default=None, metavar="CHR:START-END",
-                   help="attributed bases, 1-based inclusive as IGV shows them (default: grad the whole window, ism "
-                        "the central 1 kb around the TSS)")
-    p.add_argument("--ism-batch", type=int, default=64, help="mutated windows per forward pass (default 64)")
+    _attribution_arguments(p)
     _interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for GENE_ID.png / .svg")
     p.set_defaults(func=plot_locus_command)
@@ -90,6 +87,14 @@ def _member_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataloader_args", nargs="+", required=True, metavar="ARGS", help=DATALOADER_ARGS_HELP)
     p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _attribution_arguments(p: argparse.ArgumentParser) -> None:
+    """--region and --ism-batch of a base attribution (`plot-locus --attribution`, `attribute`)."""
+    p.add_argument("--region", default=None, metavar="CHR:START-END",
+                   help="attributed bases, 1-based inclusive as IGV shows them (default: grad the whole window, ism "
+                        "the central 1 kb around the TSS)")
+    p.add_argument("--ism-batch", type=int, default=64, help="mutated windows per forward pass (default 64)")
 
 
 def _interval_arguments(p: argparse.ArgumentParser, of: str, seeds: str) -> None:
