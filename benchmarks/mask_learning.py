@@ -83,6 +83,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                      "(ABC form): only the mask can tell an enhancer from an open decoy"),
     "abc_contribution": ("demo_soft", ["model.predictor_dna=centre", "model.sum_contribution=signals"],
                          "predictor_centre with the ABC-form contribution (signal Beta and KL as the recipe)"),
+    "motif_mask": ("demo_soft", ["model.preset=cpu_motif_soft", "train.batch_size=16", "train.max_steps=1200",
+                                 "train.warmup_steps=80", "train.val_every_n_steps=80", "train.checkpoint_every_n_steps=80"],
+                   "preset cpu_motif_soft: stem started as JASPAR scanners, DNA-only mask, ABC contribution (w >= 0) "
+                   "added with a positive slope, mask budget 0.1, no KL; batch 16 x 1,200 steps"),
 }
 
 

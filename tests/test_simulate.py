@@ -16,7 +16,7 @@ import yaml
 
 from kipoi_seq2exp.simulate import (SIM_FILES, embedded_dir, expression_predictability, generate, load_params,
                                     params_to_yaml, simulate_genome)
-from kipoi_seq2exp.simulate.motifs import encode, load_pwms, reverse_complement
+from kipoi_seq2exp.motifs import encode, load_pwms, reverse_complement
 from kipoi_seq2exp.simulate.sequence import accidental_activator_hits
 from kipoi_seq2exp.checksum import sha256_of
 

@@ -40,6 +40,8 @@ PredictorDna = Literal["everywhere", "centre"]
 PREDICTOR_DNA = get_args(PredictorDna)
 SumContribution = Literal["predictor", "signals"]
 SUM_CONTRIBUTIONS = get_args(SumContribution)
+SumJoin = Literal["head", "additive"]
+SUM_JOINS = get_args(SumJoin)
 
 
 @dataclass
@@ -115,6 +117,12 @@ class ModelConfig:
     resolution: int = 1
     #: width (bp) of the stem's motif filters (resolution > 1); JASPAR sites are 8-20 bp
     stem_kernel: int = 15
+    #: "" (random filters) or a JASPAR count-matrix JSON ("embedded": the motif file shipped with the
+    #: simulated genome) whose motifs, both strands, start the stem's first filters as scanners that
+    #: fire on sites scoring >= 0.75 of the best (the rest stay random; all keep training). Read only
+    #: when the model is built; the weights then travel in the member. From one scalar per gene a
+    #: random stem does not find the motifs within a CPU budget (README, "Why the mask did not learn")
+    stem_motifs: str = ""
     #: "centre": mean predictor output over the central bases (the authors'); "window": also the
     #: mask-weighted mean over the whole window, so a selected distal element reaches the head directly;
     #: "sum": also log(1 + sum over tokens of mask x a non-negative contribution read from each token),
@@ -128,6 +136,12 @@ class ModelConfig:
     #: mask is then the ONLY way distal sequence reaches the prediction, and with one scalar per gene
     #: it is what the generator must learn (README, "Why the mask did not learn", finding 5)
     sum_contribution: SumContribution = "predictor"
+    #: how the ``sum`` readout reaches the expression. "head": an input of the MLP head beside the
+    #: centre readout, which may use it with either sign. "additive": expression = head(centre,
+    #: gene features) + sum_c softplus(slope_c) log(1 + sum_t mask_t contribution_tc), with the
+    #: ``signals`` contribution's signal weights >= 0 too: a kept element can only add expression,
+    #: so the mask cannot come to mean "not an element" (it did: README, finding 5)
+    sum_join: SumJoin = "head"
     #: hard variant: the predictor reads only the selected tokens, compacted (the authors'). False:
     #: it reads every token times the 0/1 mask, so an unselected token still gets the straight-through
     #: gradient and can be switched back on (compacted, it never sees one again: the mask collapses)
@@ -229,6 +243,9 @@ class ModelConfig:
              f"sum_contribution = {self.sum_contribution!r}: use one of {SUM_CONTRIBUTIONS}"),
             (self.sum_contribution == "predictor" or (self.readout == "sum" and (self.variant == "soft" or not self.compact_selected)),
              "sum_contribution: signals needs readout: sum and every token in place (soft, or hard with compact_selected: false)"),
+            (self.sum_join in SUM_JOINS, f"sum_join = {self.sum_join!r}: use one of {SUM_JOINS}"),
+            (self.sum_join == "head" or self.readout == "sum", "sum_join: additive needs readout: sum"),
+            (not self.stem_motifs or self.resolution > 1, "stem_motifs needs resolution > 1 (a DNA stem)"),
             (self.predictor_dna in PREDICTOR_DNA, f"predictor_dna = {self.predictor_dna!r}: use one of {PREDICTOR_DNA}"),
             (self.generator_concentration >= 0, "generator_concentration must be >= 0 (0 = the authors' softplus)"),
             (0 <= self.mask_budget < 1 and self.budget_weight >= 0,
@@ -324,9 +341,20 @@ def cpu_hard(**overrides: Any) -> ModelConfig:
     return cpu_soft(**{**hard, **overrides})
 
 
+def cpu_motif_soft(**overrides: Any) -> ModelConfig:
+    """:func:`cpu_soft` with a mask that finds the elements (README, "Why the mask did not learn",
+    finding 5): the stem starts as scanners of the shipped JASPAR motifs, the mask comes from the DNA
+    (signal Beta x0.01) and is the only way distal sequence reaches the prediction, each kept token
+    adds exp(w . signals + contact) with w >= 0, and that sum adds to the expression with a positive
+    slope; no KL, a budget of 10 % of the window outside the centre instead."""
+    recipe = dict(stem_motifs="embedded", stem_kernel=17, predictor_dna="centre", signal_scale=0.01, kl_weight=0.0,
+                  sum_contribution="signals", sum_join="additive", mask_budget=0.1)
+    return cpu_soft(**{**recipe, **overrides})
+
+
 PRESETS = {"paper_soft": paper_soft, "paper_hard": paper_hard,
            "tiny_soft": lambda **kw: tiny("soft", **kw), "tiny_hard": lambda **kw: tiny("hard", **kw),
-           "cpu_soft": cpu_soft, "cpu_hard": cpu_hard}
+           "cpu_soft": cpu_soft, "cpu_hard": cpu_hard, "cpu_motif_soft": cpu_motif_soft}
 
 
 def preset(name: str, **overrides: Any) -> ModelConfig:

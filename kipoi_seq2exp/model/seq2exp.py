@@ -24,7 +24,7 @@ from ..ops.memory import reuse_freed_memory
 from .caduceus import build_backbone, reverse_complement
 from .config import ModelConfig
 from .mamba import BiMamba, MambaDirection, init_mamba_direction_, init_out_proj_
-from .stem import DnaStem, any_per_token, bin_mean, to_bases
+from .stem import DnaStem, any_per_token, bin_mean, motif_filters, to_bases
 
 EPS = 1e-8
 #: positions (bases, or tokens at resolution > 1) from which activations are large enough for
@@ -105,11 +105,13 @@ class Seq2Exp(nn.Module):
         self.predictor = self.generator if cfg.shared_backbone else build_backbone(cfg, cfg.n_layers_predictor)
         # Strand-folded features (rc_equivariant) are half as wide: the heads read embed_width.
         self.mask_head = nn.Linear(embed_width, 2)
-        readout_width = embed_width + {"centre": 0, "window": embed_width, "sum": cfg.sum_channels}[cfg.readout]
+        additive = cfg.sum_join == "additive"
+        readout_width = embed_width + {"centre": 0, "window": embed_width, "sum": 0 if additive else cfg.sum_channels}[cfg.readout]
         from_signals = cfg.sum_contribution == "signals"
         self.contribution = (nn.Linear(cfg.n_signals if from_signals else embed_width, cfg.sum_channels)
                              if cfg.readout == "sum" else None)
         self.contact_bias = nn.Parameter(torch.zeros(cfg.n_tokens, cfg.sum_channels)) if from_signals else None
+        self.sum_slope = nn.Parameter(torch.zeros(cfg.sum_channels)) if additive else None  # softplus(0) = 0.69
         self.head = nn.Sequential(nn.Linear(readout_width + cfg.n_gene_features, cfg.d_model), nn.ReLU(),
                                   nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 1))
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
@@ -138,6 +140,10 @@ class Seq2Exp(nn.Module):
             nn.init.constant_(self.contribution.bias, -4.0)
         if self.contact_bias is not None:
             nn.init.zeros_(self.contact_bias)
+        if self.sum_slope is not None:
+            nn.init.zeros_(self.sum_slope)
+        if self.cfg.stem_motifs:
+            self.dna_embed.start_as_motif_scanners(motif_filters(self.cfg.stem_motifs))
 
     # ------------------------------------------------------------------ inputs
     def check_inputs(self, seq: Tensor, signals: Tensor, gene_features: Tensor,
@@ -299,10 +305,15 @@ class Seq2Exp(nn.Module):
         """Each token's non-negative contribution to the ``sum`` readout, (batch, tokens, channels):
         softplus(linear(predictor output)), or with ``sum_contribution: signals`` the ABC form
         exp(linear(the token's transformed signals) + a learned bias per position): activity x contact,
-        capped at e^10 per token so one token cannot overflow the sum."""
+        capped at e^10 per token so one token cannot overflow the sum. With ``sum_join: additive``
+        the signal weights are softplus'ed: more signal never means less activity."""
         if self.contact_bias is None:
             return F.softplus(self.contribution(out))
-        return torch.exp((self.contribution(signals) + self.contact_bias).clamp(max=10.0))
+        weight = self.contribution.weight
+        if self.sum_slope is not None:
+            weight = F.softplus(weight)
+        activity = F.linear(signals, weight, self.contribution.bias)
+        return torch.exp((activity + self.contact_bias).clamp(max=10.0))
 
     def predict_soft(self, tokens: Tensor, mask: Tensor, signals: Tensor) -> tuple[Tensor, Tensor]:
         """Predictor on (embeddings x mask); readout = mean over the central tokens (``window``:
@@ -386,8 +397,7 @@ class Seq2Exp(nn.Module):
             readout, predictor_out = self.predict_soft(tokens, mask, signals)
         else:
             readout, predictor_out, extra = self.predict_hard(tokens, mask)
-        p_embed = torch.cat([readout, gene_features.to(readout.dtype)], dim=-1)
-        expression = self.head(p_embed).squeeze(-1)
+        expression, p_embed = self.expression_head(readout, gene_features)
         kl = beta_kl(alpha, beta, *cfg.prior_alpha_beta).mean()
         details = None
         if return_details:
@@ -395,6 +405,17 @@ class Seq2Exp(nn.Module):
                            p_embed=p_embed, signal_alpha=alpha_i, **extra)
         per_base = [to_bases(x, cfg.resolution) for x in (mask, alpha, beta, post_alpha, post_beta)]
         return Seq2ExpOutput(expression, *per_base, kl, details)
+
+    def expression_head(self, readout: Tensor, gene_features: Tensor) -> tuple[Tensor, Tensor]:
+        """(expression (batch,), the head's input): the MLP head on readout + gene features; with
+        ``sum_join: additive`` the sum readout's last ``sum_channels`` columns bypass the head and
+        add with a positive slope each (the mask can only mean "this adds expression")."""
+        if self.sum_slope is None:
+            p_embed = torch.cat([readout, gene_features.to(readout.dtype)], dim=-1)
+            return self.head(p_embed).squeeze(-1), p_embed
+        head_in, sums = readout[..., :-self.cfg.sum_channels], readout[..., -self.cfg.sum_channels:]
+        p_embed = torch.cat([head_in, gene_features.to(readout.dtype)], dim=-1)
+        return self.head(p_embed).squeeze(-1) + (F.softplus(self.sum_slope) * sums).sum(dim=-1), p_embed
 
     def loss(self, output: Seq2ExpOutput, target: Tensor, kl_scale: float = 1.0) -> LossTerms:
         """smooth-L1(expression, target) + kl_weight x KL, as the released code trains; ``kl_scale``

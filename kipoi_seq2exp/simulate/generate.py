@@ -13,7 +13,7 @@ from .features import draw_mrna_features
 from .hic import draw_contacts, write_cool
 from .layout import lay_out_chromosomes, place_elements
 from .model import SimulatedGenome
-from .motifs import Pwm, encode, load_pwms
+from ..motifs import Pwm, encode, load_pwms
 from .params import SimParams, load_params
 from .sequence import draw_sequences
 from .tracks import draw_tracks, write_bigwig

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .motifs import Pwm
+from ..motifs import Pwm
 from .params import SimParams
 
 KINDS = ("promoter", "enhancer", "closed_motif", "open_inert", "insulator")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model import Element
-from .motifs import Pwm, reverse_complement
+from ..motifs import Pwm, reverse_complement
 from .params import SimParams
 
 _UPPER = np.frombuffer(b"ACGTN", dtype=np.uint8)

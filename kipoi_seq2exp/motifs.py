@@ -1,5 +1,8 @@
 """JASPAR position weight matrices: log-odds scoring, scanning and sampling of binding sites.
 
+Shared by the simulator (it plants sites) and the model (`stem_motifs` starts the DNA stem as
+motif scanners).
+
 DNA is handled as uint8 codes A=0, C=1, G=2, T=3, N=4 throughout the simulator.
 """
 from __future__ import annotations
