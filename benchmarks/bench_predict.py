@@ -4,7 +4,7 @@ and ``score-variants`` time per (variant, gene) vs one gene's prediction.
 Runs a model-zoo member (default ``Seq2Exp/Demo-soft`` of this checkout) on genes of the embedded
 simulated genome, in ONE process:
 
-- direct: build the dataset and the exported model, then ``Seq2Exp.predict`` batch by batch;
+- direct: build the dataset and the exported model, then `predict_genes` batch by batch;
 - kipoi: ``kipoi predict <member> --source dir ... -o preds.tsv`` through kipoi's own CLI function
   (model loading, dataloader, batching, TSV writer; the interpreter start-up, ~2-5 s, is not counted);
 - variants: ``score_variants`` over a VCF with ``--variants-per-gene`` SNVs near each TSS.
@@ -71,17 +71,12 @@ def dataloader_args(genes: Path) -> dict:
 
 
 def run_direct(member_dir: Path, dataset_cls, args: dict, batch_size: int) -> np.ndarray:
-    """Dataset + exported model + batched ``predict``: what ``kipoi predict`` does, without Kipoi."""
+    """Dataset + exported model through the package's `predict_genes`: what ``kipoi predict`` does, without Kipoi."""
+    from kipoi_seq2exp.predict import predict_genes
     from kipoi_seq2exp.train.export import load_exported
 
-    model = load_exported(member_dir)
-    dataset = dataset_cls(**args)
-    out = []
-    for start in range(0, len(dataset), batch_size):
-        items = [dataset[i]["inputs"] for i in range(start, min(start + batch_size, len(dataset)))]
-        tensors = [torch.from_numpy(np.stack([x[k] for x in items])) for k in ("seq", "signals", "gene_features")]
-        out.append(model.predict(*tensors).expression.numpy())
-    return np.concatenate(out)
+    genes = predict_genes(load_exported(member_dir), dataset_cls(**args), batch_size, masks=False, progress=False)
+    return np.array([gene.expression for gene in genes], dtype=np.float32)
 
 
 def run_kipoi(member_dir: Path, args: dict, batch_size: int, out_tsv: Path) -> None:

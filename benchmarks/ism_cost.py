@@ -48,12 +48,12 @@ def main() -> None:
     import kipoi
 
     import kipoi_seq2exp.interpret.attribution as attribution
-    from kipoi_seq2exp.interpret.tracks import gene_predictions, stack_inputs
+    from kipoi_seq2exp.predict import predict_genes, stack_inputs
     from kipoi_seq2exp.zoo.source import example_dataloader_args
 
     model = kipoi.get_model(str(REPO / "model_zoo" / "Seq2Exp" / args.member), source="dir")
     dataset = model.default_dataloader(**example_dataloader_args(f"Seq2Exp/{args.member}"))
-    prediction = next(gene_predictions(model, dataset, progress=False, indices=[0]))
+    prediction = next(predict_genes(model, dataset, progress=False, indices=[0]))
     one = stack_inputs([prediction.inputs])
     middle = model.window // 2
     forwards, ism, mutants = [seconds(lambda: model.predict(one), repeats=3)], 0.0, 0

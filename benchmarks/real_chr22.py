@@ -71,6 +71,7 @@ HALF_SPAN = 100_000
 MACS3_FOLDS = (2.0, 4.0, 8.0, 16.0)
 SPLITS = ("train", "valid", "test")
 ISOTONIC_TOKEN = 50  # bp per token when asking whether the mask is a function of accessibility
+PREDICT_BATCH = 8  # genes per forward pass
 VALID_EVERY = 50  # default steps between validations (65 genes per cell, ~30 s each per cell on one thread)
 TRAINING_RECORD = "benchmark_training.json"  # wall seconds and torch threads of a run, in its folder
 JOINT = "joint"  # ModelRun.cell of the model trained on both cells (trainer config real_chr22_joint)
@@ -312,39 +313,44 @@ class Predictions:
 
 def predict_split(checkpoint: Path, data: Path, cell: str, split: str, keep: set[str]) -> Predictions:
     """Run the checkpoint's plain model on every ``split`` gene with ``cell``'s tracks and labels."""
-    import torch
-
     from kipoi_seq2exp.data.dataset import WindowDataset
     from kipoi_seq2exp.train.export import model_from_checkpoint
     from kipoi_seq2exp.train.runner import resolve_run
 
     model, stored = model_from_checkpoint(checkpoint)
     config = resolve_run(None, data_overrides(data, cell), stored, checkpoint)
-    dataset = WindowDataset(config.data, split)
+    return split_predictions(model, WindowDataset(config.data, split), keep)
+
+
+def split_predictions(model, dataset, keep: set[str]) -> Predictions:
+    """`Predictions` of ``dataset``'s genes through the package's `predict_genes`; the mask statistics
+    are taken over batches of `PREDICT_BATCH` genes (the batches the numbers in the report were made with)."""
+    import itertools
+
+    import torch
+
+    from kipoi_seq2exp.predict import predict_genes
+
     centre = model.cfg.centre_slice
     rows: dict[str, list] = {k: [] for k in ("gene_id", "prediction", "target", "ratio", "outside", "mass")}
     masks, token_mask, token_signal = {}, [], []
     outside = np.ones(model.cfg.window, dtype=bool)
     outside[centre] = False
-    loader = torch.utils.data.DataLoader(dataset, batch_size=8)
-    with torch.no_grad():
-        for batch in loader:
-            out = model.predict(batch["seq"], batch["signals"], batch["gene_features"],
-                                signal_depth=batch["signal_depth"])
-            mask = out.mask.float()
-            token_mask.append(bin_mean(mask[:, outside, None], ISOTONIC_TOKEN).numpy())
-            token_signal.append(bin_mean(torch.log10(1 + batch["signals"][:, outside, :1]), ISOTONIC_TOKEN).numpy())
-            inside = mask[:, centre].sum(dim=1)
-            total = mask.sum(dim=1)
-            rows["gene_id"] += list(batch["gene_id"])
-            rows["prediction"] += out.expression.tolist()
-            rows["target"] += batch["target"].reshape(-1).tolist()
-            rows["ratio"] += out.mask_ratio.tolist()
-            rows["outside"] += ((total - inside) / (mask.shape[1] - model.cfg.centre)).tolist()
-            rows["mass"] += ((total - inside) / total).tolist()
-            for gene_id, m in zip(batch["gene_id"], mask):
-                if gene_id in keep:
-                    masks[gene_id] = m.numpy()
+    genes = predict_genes(model, dataset, PREDICT_BATCH, progress=False)
+    for batch in iter(lambda: list(itertools.islice(genes, PREDICT_BATCH)), []):
+        mask = torch.from_numpy(np.stack([g.mask for g in batch]))
+        signals = torch.from_numpy(np.stack([g.inputs["signals"] for g in batch]))
+        token_mask.append(bin_mean(mask[:, outside, None], ISOTONIC_TOKEN).numpy())
+        token_signal.append(bin_mean(torch.log10(1 + signals[:, outside, :1]), ISOTONIC_TOKEN).numpy())
+        inside = mask[:, centre].sum(dim=1)
+        total = mask.sum(dim=1)
+        rows["gene_id"] += [g.gene_id for g in batch]
+        rows["prediction"] += [g.expression for g in batch]
+        rows["target"] += [float(np.float32(dataset.targets[g.index])) for g in batch]
+        rows["ratio"] += mask.mean(dim=-1).tolist()
+        rows["outside"] += ((total - inside) / (mask.shape[1] - model.cfg.centre)).tolist()
+        rows["mass"] += ((total - inside) / total).tolist()
+        masks.update({g.gene_id: g.mask for g in batch if g.gene_id in keep})
     return Predictions(rows["gene_id"], np.array(rows["prediction"]), np.array(rows["target"]), np.array(rows["ratio"]),
                        np.array(rows["outside"]), np.array(rows["mass"]), masks,
                        np.concatenate(token_mask).ravel(), np.concatenate(token_signal).ravel())

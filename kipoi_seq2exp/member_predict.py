@@ -2,8 +2,8 @@
 
 The trainer defines ``seq2exp predict --ckpt`` (a training checkpoint and its run config); this
 module adds the member mode to the same command (:func:`extend`, wired by :mod:`kipoi_seq2exp.cli`).
-Genes are predicted by `interpret.tracks.gene_predictions`, the loop ``seq2exp mask-tracks`` and
-``perturb`` use, through `Member.predict`, the call ``kipoi predict`` makes. Outputs:
+Genes are predicted by `kipoi_seq2exp.predict.predict_genes`, the package's one prediction loop,
+through `Member.predict`, the call ``kipoi predict`` makes. Outputs:
 
 - ``OUT`` (TSV, one row per gene, gene table order): gene_id, chrom, start, end (the window),
   strand, qc, prediction (log10 expression), mask_ratio: the columns of ``seq2exp predict --ckpt``;
@@ -101,7 +101,7 @@ def predict_member(member, inputs, out: str | Path, mask_out: str | Path, mask_b
     import pandas as pd
 
     from .atomic import atomic_path
-    from .interpret.tracks import gene_predictions
+    from .predict import predict_genes
     from .zoo.member import bin_mask, mask_layer_of
 
     bins = mask_layer_of(f"mask:{mask_bin}", member.window).bin_size
@@ -110,7 +110,7 @@ def predict_member(member, inputs, out: str | Path, mask_out: str | Path, mask_b
     with atomic_path(mask_out) as temporary, h5py.File(temporary, "w") as h5:
         masks = h5.create_dataset("preds/mask", (len(inputs), member.window // bins), dtype="float32",
                                   chunks=(1, member.window // bins))
-        for prediction in gene_predictions(member, inputs, batch_size, progress, desc="predict"):
+        for prediction in predict_genes(member, inputs, batch_size, progress=progress, desc="predict"):
             gene, window = windows.gene_list[prediction.index], windows.window(prediction.index)
             masks[prediction.index] = bin_mask(prediction.mask[None], bins)[0]
             rows.append({"gene_id": gene.gene_id, "chrom": gene.chrom, "start": window.start, "end": window.end,

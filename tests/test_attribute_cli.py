@@ -11,7 +11,7 @@ import pyBigWig
 import pytest
 
 from kipoi_seq2exp.interpret.attribution import attribute_gene, parse_region
-from kipoi_seq2exp.interpret.tracks import gene_predictions
+from kipoi_seq2exp.predict import predict_genes
 from kipoi_seq2exp.zoo.cli import build_dataset, load_model
 from test_zoo_helpers import REPO, gene_subset, one_thread, run_cli, sim_dataloader_args  # noqa: F401
 
@@ -27,7 +27,7 @@ def example(tmp_path_factory):
     args = sim_dataloader_args(gene_subset(tmp, [GENE]))
     model = load_model(MEMBER, "dir")
     dataset = build_dataset(model, args)
-    (prediction,) = gene_predictions(model, dataset, progress=False)
+    (prediction,) = predict_genes(model, dataset, progress=False)
     return tmp, args, model, dataset, prediction
 
 

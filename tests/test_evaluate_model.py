@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kipoi_seq2exp.data.dataset import WindowDataset
-from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, predict_dataset, simulated_data_config
+from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated
 from kipoi_seq2exp.model import Seq2Exp, tiny
 from kipoi_seq2exp.simulate.generate import embedded_dir
 
@@ -14,18 +13,6 @@ from kipoi_seq2exp.simulate.generate import embedded_dir
 @pytest.fixture(scope="module")
 def small_model() -> Seq2Exp:
     return Seq2Exp(tiny("soft", window=3_000, centre=500)).eval()
-
-
-def test_predictions_match_direct_model_calls(small_model):
-    dataset = WindowDataset(simulated_data_config(embedded_dir(), small_model), subset="valid")
-    predictions = predict_dataset(small_model, dataset, batch_size=16)
-    assert len(predictions) == len(dataset) == 60
-    item = dataset[7]
-    direct = small_model.predict(item["seq"][None], item["signals"][None], item["gene_features"][None])
-    value, mask = predictions[item["gene_id"]]
-    assert value == pytest.approx(direct.expression.item(), abs=1e-6)
-    np.testing.assert_allclose(mask, direct.mask[0].numpy(), atol=1e-6)
-    assert mask.shape == (3_000,) and np.all(mask[1_250:1_750] == 1)
 
 
 def test_evaluation_table_has_model_and_baselines(small_model, tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 
 from kipoi_seq2exp.interpret.attribution import (LocalStem, bases, grad_x_input, in_silico_mutagenesis, ism_scores,
                                                  mutate, parse_region, region_span, substitutions)
-from kipoi_seq2exp.interpret.tracks import GenePrediction, stack_inputs
+from kipoi_seq2exp.predict import GenePrediction, stack_inputs
 from kipoi_seq2exp.model import Seq2Exp, preset
 from test_zoo_helpers import REPO, gene_subset, one_thread, run_cli, sim_dataloader_args  # noqa: F401
 
@@ -49,7 +49,7 @@ def tiny():
                   gene_features=rng.standard_normal(9).astype(np.float32))
     member = TinyMember(net)
     reference = float(member.predict(stack_inputs([inputs])).expression[0])
-    return member, GenePrediction(0, inputs, reference, np.zeros(WINDOW, dtype=np.float32))
+    return member, GenePrediction(0, "synthetic", inputs, reference, np.zeros(WINDOW, dtype=np.float32))
 
 
 def naive_ism(member, prediction, span):

@@ -6,7 +6,7 @@ import torch
 
 from kipoi_seq2exp.interpret.intervals import (Interval, expression_interval, mask_samples, sampled_expressions,
                                                uniforms)
-from kipoi_seq2exp.interpret.tracks import gene_predictions, stack_inputs
+from kipoi_seq2exp.predict import predict_genes, stack_inputs
 from kipoi_seq2exp.model import Seq2Exp, preset
 from test_zoo_helpers import REPO, one_thread  # noqa: F401
 
@@ -22,7 +22,7 @@ def k562():
 
     model = kipoi.get_model(str(REPO / "model_zoo" / "Seq2Exp" / "K562"), source="dir")
     dataset = model.default_dataloader(**example_dataloader_args("Seq2Exp/K562"))
-    prediction = next(gene_predictions(model, dataset, progress=False, indices=[0]))
+    prediction = next(predict_genes(model, dataset, progress=False, indices=[0]))
     return model, prediction, dataset.windows.gene_list[0].gene_id
 
 

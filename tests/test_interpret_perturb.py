@@ -11,7 +11,8 @@ import torch
 
 from kipoi_seq2exp.interpret.perturb import (Element, ElementIndex, perturb_gene, perturb_genes, read_elements_bed,
                                              silence, silenced_channels, write_effects)
-from kipoi_seq2exp.interpret.tracks import GenePrediction, gene_predictions, write_mask_tracks
+from kipoi_seq2exp.interpret.tracks import write_mask_tracks
+from kipoi_seq2exp.predict import GenePrediction, predict_genes
 from test_zoo_helpers import REPO, gene_subset, one_thread, run_cli, sim_dataloader_args  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -82,16 +83,16 @@ def test_an_element_without_signal_changes_nothing(soft):
     inputs["signals"] = inputs["signals"].copy()
     inputs["signals"][27865 - 15970:28332 - 15970, :2] = 0.0  # no accessibility, no acetylation there
     reference = float(model.predict({k: v[None] for k, v in inputs.items()}).expression[0])
-    prediction = GenePrediction(0, inputs, reference, np.zeros(20_000, dtype=np.float32))
+    prediction = GenePrediction(0, dataset[0]["metadata"]["gene_id"], inputs, reference, np.zeros(20_000, dtype=np.float32))
     [effect] = perturb_gene(model, dataset, prediction, [ENHANCER], mode="zero")
     assert abs(effect.delta) < 1e-6 and abs(effect.percent_change) < 1e-3
     [effect] = perturb_gene(model, dataset, prediction, [ENHANCER], mode="background")
     assert effect.delta != 0  # raised to the window's background, the element now reads as open
 
 
-def test_gene_predictions_batch_like_single_windows(soft):
+def test_predict_genes_batch_like_single_windows(soft):
     model, dataset = soft
-    batched = list(gene_predictions(model, dataset, batch_size=2, progress=False))
+    batched = list(predict_genes(model, dataset, batch_size=2, progress=False))
     assert [p.index for p in batched] == [0, 1, 2]
     for p in batched:
         inputs = dataset[p.index]["inputs"]
@@ -136,7 +137,7 @@ def test_elements_bed_errors_name_the_line(tmp_path):
 def test_mask_tracks_read_back_as_the_models_masks(tmp_path, member):
     model = kipoi.get_model(str(MEMBERS / member), source="dir")
     dataset = model.default_dataloader(**sim_dataloader_args(gene_subset(tmp_path, GENES)))
-    masks = {p.index: p.mask for p in gene_predictions(model, dataset, progress=False)}
+    masks = {p.index: p.mask for p in predict_genes(model, dataset, progress=False)}
     bigwig, bed, rows = write_mask_tracks(model, dataset, tmp_path / "demo", progress=False)
     with pyBigWig.open(str(bigwig)) as track:
         for base in (15970, 25000, 35969):  # SIMG00241 alone
@@ -181,8 +182,8 @@ def test_locus_view_shows_the_inputs_the_mask_and_each_elements_effect(soft, tmp
     from kipoi_seq2exp.interpret.locus import locus_view_of, plot_genes
 
     model, dataset = soft
-    prediction = next(gene_predictions(model, dataset, batch_size=1, progress=False, indices=[0]))
-    reference = next(gene_predictions(model, dataset, batch_size=3, progress=False))
+    prediction = next(predict_genes(model, dataset, batch_size=1, progress=False, indices=[0]))
+    reference = next(predict_genes(model, dataset, batch_size=3, progress=False))
     assert prediction.expression == pytest.approx(reference.expression, abs=1e-6)
     view = locus_view_of(model, dataset, prediction, [ENHANCER])
     np.testing.assert_array_equal(view.tracks["DNase"], prediction.inputs["signals"][:, 1])

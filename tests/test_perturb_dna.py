@@ -14,7 +14,7 @@ from kipoi_seq2exp.interpret.intervals import sampled_expressions, uniforms
 from kipoi_seq2exp.interpret.perturb import (Element, ElementIndex, ablate_dna, element_rng, perturb_gene,
                                              perturb_genes, silence, write_effects)
 from kipoi_seq2exp.interpret.shuffle import dinucleotide_shuffle
-from kipoi_seq2exp.interpret.tracks import gene_predictions
+from kipoi_seq2exp.predict import predict_genes
 from test_interpret_perturb import ENHANCER, MEMBERS, direct
 from test_zoo_helpers import gene_subset, one_thread, run_cli, sim_dataloader_args  # noqa: F401
 
@@ -35,7 +35,7 @@ def gene(tmp_path_factory):
     """Demo-soft on SIMG00241 of the simulated genome, and its reference pass."""
     model = kipoi.get_model(str(MEMBERS / "Demo-soft"), source="dir")
     dataset = model.default_dataloader(**sim_dataloader_args(gene_subset(tmp_path_factory.mktemp("g"), ["SIMG00241"])))
-    return model, dataset, next(gene_predictions(model, dataset, progress=False))
+    return model, dataset, next(predict_genes(model, dataset, progress=False))
 
 
 def test_shuffle_keeps_every_dinucleotide_and_the_ends():

@@ -16,7 +16,7 @@ import kipoi_seq2exp
 from kipoi_seq2exp.data.errors import DataInputError
 from kipoi_seq2exp.data.gene_inputs import channel_names, channels_with_files
 from kipoi_seq2exp.data.config import TrackConfig
-from kipoi_seq2exp.interpret.tracks import gene_predictions
+from kipoi_seq2exp.predict import predict_genes
 from kipoi_seq2exp.train.member_files import DATA_FILE, EXPORT_FILES
 from kipoi_seq2exp.zoo.cli import build_dataset
 from kipoi_seq2exp.zoo.member import MemberSpec
@@ -54,7 +54,7 @@ def test_load_member_predicts_what_kipoi_predicts(zoo, name):
     via_kipoi = model.predict_activation_on_batch(batch["inputs"], layer="mask")
 
     member = kipoi_seq2exp.load_member(f"{GROUP}/{name}")
-    predictions = list(gene_predictions(member, _member_inputs(member, args), batch_size=8, progress=False))
+    predictions = list(predict_genes(member, _member_inputs(member, args), batch_size=8, progress=False))
 
     assert [p.index for p in predictions] == list(range(len(batch["metadata"]["gene_id"])))
     assert {tuple(channel_names(row)) for row in batch["inputs"]["channels"]} == {tuple(member.spec.channel_names)}

@@ -104,6 +104,11 @@ class GeneInputs:
     def __len__(self) -> int:
         return len(self.windows)
 
+    @property
+    def indices(self) -> range:
+        """Rows of the gene table it gives, in order: every gene (a `WindowDataset` gives one split's)."""
+        return range(len(self))
+
     def item(self, index: int) -> dict:
         """Gene ``index``: ``inputs`` (seq (L, 4), signals (L, n), gene_features (9,), signal_depth (n,),
         strand (1,)), ``metadata`` (gene_id, gene_strand, qc, window) and,

@@ -57,6 +57,7 @@ class Seq2ExpDataset(Dataset):
         )
         self.inputs = GeneInputs(config, expression_file, expression_column)
         self.windows = self.inputs.windows
+        self.indices = self.inputs.indices
         self.channel_codes = channel_codes(self.inputs.channels)
 
     @property

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..data.config import DataConfig, HicOptions, parse_signals
 from ..data.dataset import WindowDataset
 from ..model import Seq2Exp
+from ..predict import predict_genes
 from ..simulate import SIM_FILES
 from .metrics import Predictions
 from .suite import run_evaluation, simulated_inputs
@@ -26,17 +24,6 @@ def simulated_data_config(sim_dir: str | Path, model: Seq2Exp) -> DataConfig:
                       tracks=tracks, hic=HicOptions(normalization="NONE"),
                       mrna_features=str(SIM_FILES.path(sim_dir, "mrna_features")),
                       expression=str(SIM_FILES.path(sim_dir, "expression")), window=model.cfg.window)
-
-
-def predict_dataset(model: Seq2Exp, dataset: WindowDataset, batch_size: int = 8) -> Predictions:
-    """gene_id -> (predicted log10 expression, mask (L,) float32), in eval mode, no gradients."""
-    predictions: Predictions = {}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for batch in tqdm(loader, desc="predicting", unit="batch"):
-        out = model.predict(batch["seq"], batch["signals"], batch["gene_features"], signal_depth=batch["signal_depth"])
-        for gene_id, value, mask in zip(batch["gene_id"], out.expression.tolist(), out.mask.float().numpy()):
-            predictions[gene_id] = (value, mask.astype(np.float32))
-    return predictions
 
 
 def evaluation_windows(dataset: WindowDataset) -> pd.DataFrame:
@@ -55,9 +42,8 @@ def evaluate_on_simulated(model: Seq2Exp, sim_dir: str | Path, out_dir: str | Pa
     locus PNGs (with MACS3, DNase-ranking and oracle baselines on the same genes) to ``out_dir``."""
     config = simulated_data_config(sim_dir, model)
     datasets = [WindowDataset(config, subset=split) for split in splits]
-    predictions: Predictions = {}
-    for dataset in datasets:
-        predictions.update(predict_dataset(model, dataset, batch_size))
+    predictions: Predictions = {p.gene_id: (p.expression, p.mask) for dataset in datasets
+                                for p in predict_genes(model, dataset, batch_size, desc="predicting")}
     windows = pd.concat([evaluation_windows(d) for d in datasets], ignore_index=True)
     return run_evaluation(windows, predictions, out_dir=out_dir, loci=loci, method=method,
                           centre_length=model.cfg.centre, **simulated_inputs(sim_dir))

@@ -5,8 +5,8 @@ in-silico mutagenesis), and how sure it is (`intervals`: samples of the mask Bet
 from .influence import DISTANCE_BANDS, InfluenceProfile, generator_spread, influence_profile, kipoi_batches
 from .perturb import (Element, ElementEffect, ElementIndex, perturb_gene, perturb_genes, read_elements_bed,
                       write_effects)
-from .tracks import GenePrediction, gene_predictions, mask_segments, write_mask_tracks
+from .tracks import mask_segments, write_mask_tracks
 
-__all__ = ["DISTANCE_BANDS", "Element", "ElementEffect", "ElementIndex", "GenePrediction", "InfluenceProfile",
-           "gene_predictions", "generator_spread", "influence_profile", "kipoi_batches", "mask_segments",
+__all__ = ["DISTANCE_BANDS", "Element", "ElementEffect", "ElementIndex", "InfluenceProfile",
+           "generator_spread", "influence_profile", "kipoi_batches", "mask_segments",
            "perturb_gene", "perturb_genes", "read_elements_bed", "write_effects", "write_mask_tracks"]

@@ -46,10 +46,11 @@ def attribute_genes(model, dataset, gene_ids: Sequence[str], method: str, region
     """
     from .attribution import attribute_gene
     from .intervals import expression_interval
-    from .tracks import gene_predictions, gene_rows
+    from ..predict import predict_genes
+    from .tracks import gene_rows
 
     attributions = []
-    for prediction in gene_predictions(model, dataset, batch_size, progress=progress and method == "grad",
+    for prediction in predict_genes(model, dataset, batch_size, progress=progress and method == "grad",
                                        desc="attribute", indices=gene_rows(dataset, gene_ids)):
         attribution = attribute_gene(model, dataset, prediction, method, region, ism_batch, progress)
         if samples:

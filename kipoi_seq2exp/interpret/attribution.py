@@ -31,8 +31,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ..model.stem import DnaStem
+from ..predict import GenePrediction, stack_inputs
 from .intervals import Interval
-from .tracks import GenePrediction, stack_inputs
 
 METHODS = ("grad", "ism")
 METHOD_NAMES = {"grad": "gradient x input", "ism": "in-silico mutagenesis (ref - mean of 3 alternatives)"}
@@ -177,7 +177,7 @@ def in_silico_mutagenesis(model, prediction: GenePrediction, span: tuple[int, in
     Parameters
     ----------
     model : a `Seq2ExpModel` (its ``predict``, as `perturb` uses it) with its `Seq2Exp` as ``.model``
-    prediction : the gene's reference pass (`gene_predictions`)
+    prediction : the gene's reference pass (`predict_genes`)
 
     Returns
     -------

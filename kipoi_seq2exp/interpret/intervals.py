@@ -26,7 +26,7 @@ import torch
 from scipy.special import betaincinv
 from torch import Tensor, nn
 
-from .tracks import stack_inputs
+from ..predict import stack_inputs
 
 #: Two-sided coverage of the reported interval.
 LEVEL = 0.9

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluate.report import LocusView, plot_locus
+from ..predict import GenePrediction, predict_genes
 from .attribution import Attribution, attribute_gene, write_attributions
 from .intervals import LEVEL, Interval, expression_interval
 from .perturb import Element, ElementIndex, perturb_gene
-from .tracks import GenePrediction, gene_predictions, gene_rows, gene_window
+from .tracks import gene_rows, gene_window
 
 PLOT_SUFFIXES = (".png", ".svg")
 LANE_NAMES = {"grad": "grad x input", "ism": "ISM\n(ref - mean alt)"}
@@ -74,7 +75,7 @@ def plot_genes(model, dataset, gene_ids: Sequence[str], out_dir: str | os.PathLi
     out.mkdir(parents=True, exist_ok=True)
     paths, attributions = [], []
     # only the wanted genes are predicted: a plot asks for a few genes of what may be a genome-wide table
-    for prediction in gene_predictions(model, dataset, batch_size, progress=False, indices=sorted(wanted)):
+    for prediction in predict_genes(model, dataset, batch_size, progress=False, indices=sorted(wanted)):
         window = dataset.windows.window(prediction.index)
         candidates = elements.touching(window.chrom, window.start, window.end) if elements is not None else []
         gene_id = dataset.windows.gene_list[prediction.index].gene_id

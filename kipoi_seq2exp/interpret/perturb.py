@@ -44,9 +44,10 @@ import pandas as pd
 
 from ..atomic import write_text_atomic
 from ..data.genome import one_hot
+from ..predict import GenePrediction, predict_genes, stack_inputs
 from .intervals import LEVEL, Interval, sampled_expressions, uniforms
 from .shuffle import dinucleotide_shuffle
-from .tracks import MASK_THRESHOLD, GenePrediction, gene_predictions, mask_segments, stack_inputs
+from .tracks import MASK_THRESHOLD, mask_segments
 
 SILENCE_MODES = ("background", "zero")
 #: What replaces an element's DNA: nothing (no DNA ablation), a dinucleotide shuffle, or N.
@@ -243,7 +244,7 @@ def perturb_gene(model, dataset, prediction: GenePrediction, elements: Sequence[
     ----------
     model : a `Seq2ExpModel`
     dataset : its dataloader (``Seq2ExpDataset``) the prediction came from
-    prediction : the gene's reference pass (`gene_predictions`)
+    prediction : the gene's reference pass (`predict_genes`)
     elements : candidates in genome coordinates; those not touching the window are skipped
     mode : 'background' or 'zero' (module docstring)
     channels : signal channels to silence; None = every non-contact track
@@ -344,7 +345,7 @@ def perturb_genes(model, dataset, elements: ElementIndex | None = None, mode: st
         mask >= ``mask_threshold`` outside the forced centre, named ``mask:chrom:start-end``)
     mode, channels, batch_size, dna, samples, seed : see `perturb_gene`
     """
-    for prediction in gene_predictions(model, dataset, batch_size, progress, desc="perturb"):
+    for prediction in predict_genes(model, dataset, batch_size, progress=progress, desc="perturb"):
         window = dataset.windows.window(prediction.index)
         if elements is None:
             candidates = [_mask_element(window.chrom, window.start + int(s), window.start + int(e))

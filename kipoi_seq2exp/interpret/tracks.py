@@ -11,63 +11,21 @@ hard = 0/1) and its per-base mask placed at the window's genome coordinates:
   chromosome, the forced central bases left out (the model keeps them by rule, not by
   discovery); name = gene_id, score = 1000 x the run's mean mask (0-1000, as UCSC requires).
 
-The gene loop (`gene_predictions`) is also the reference pass of in-silico CRISPRi (`perturb`).
+Genes are predicted by `kipoi_seq2exp.predict.predict_genes`, the package's one prediction loop.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..atomic import staging_folder
+from ..predict import predict_genes
 
 #: Mask value from which a base counts as selected (the hard mask's own threshold).
 MASK_THRESHOLD = 0.5
-
-
-@dataclass
-class GenePrediction:
-    """One gene's inputs (as the dataloader gives them) and the member's prediction on them."""
-
-    index: int  # row of the dataloader's gene table
-    inputs: dict[str, np.ndarray]  # seq (L, 4), signals (L, n_signals), gene_features (9,), signal_depth (n_signals,)
-    expression: float  # predicted log10(expression + 1)
-    mask: np.ndarray  # (L,) float32, genome orientation (index 0 = the window's leftmost base)
-
-
-def stack_inputs(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Batch per-window inputs for ``Seq2ExpModel.predict``: each name's arrays stacked on a new axis 0."""
-    return {name: np.stack([item[name] for item in items]) for name in items[0]}
-
-
-def gene_predictions(model, dataset, batch_size: int = 8, progress: bool = True, desc: str = "genes",
-                     indices: Sequence[int] | None = None) -> Iterator[GenePrediction]:
-    """Predict every gene of a Seq2Exp dataloader in batches of ``batch_size`` windows, in table order.
-
-    Parameters
-    ----------
-    model : a `Seq2ExpModel` (``kipoi.get_model("Seq2Exp/<member>", ...)``): its one prediction path
-        (device, ``rc_average``, depth normalisation) is the one ``kipoi predict`` uses
-    dataset : the member's dataloader on the user's files (``model.default_dataloader(**args)``)
-    progress : a tqdm bar over genes
-    indices : rows of the gene table to predict, in this order (default: every gene)
-    """
-    windows = dataset.windows
-    rows = list(range(len(windows)) if indices is None else indices)
-    bar = tqdm(total=len(rows), desc=desc, unit="gene", disable=not progress)
-    for first in range(0, len(rows), batch_size):
-        batch = rows[first:first + batch_size]
-        inputs = [_model_inputs(windows.example(index)) for index in batch]
-        out = model.predict(stack_inputs(inputs))
-        expression, mask = out.expression.float().cpu().numpy(), out.mask.float().cpu().numpy()
-        for row, index in enumerate(batch):
-            yield GenePrediction(index, inputs[row], float(expression[row]), mask[row])
-        bar.update(len(batch))
-    bar.close()
 
 
 def gene_rows(dataset, gene_ids: Sequence[str]) -> list[int]:
@@ -84,11 +42,6 @@ def gene_rows(dataset, gene_ids: Sequence[str]) -> list[int]:
         raise ValueError(f"genes {missing[:5]} are not in the dataloader's gene table "
                          f"({len(known)} genes, e.g. {list(known)[:3]}). Fix: use gene ids of that table.")
     return [known[g] for g in gene_ids] if gene_ids else list(known.values())
-
-
-def _model_inputs(example: dict) -> dict[str, np.ndarray]:
-    """The arrays of ``GeneWindows.example`` that the model reads (drops the window record)."""
-    return {name: example[name] for name in ("seq", "signals", "gene_features", "signal_depth")}
 
 
 def gene_window(dataset, index: int):
@@ -145,7 +98,7 @@ def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int
     with staging_folder(prefix, "mask-tracks") as scratch:
         store = np.lib.format.open_memmap(scratch / "masks.npy", mode="w+", dtype=np.float32,
                                           shape=(len(windows), model.window))
-        for prediction in gene_predictions(model, dataset, batch_size, progress, desc="masks"):
+        for prediction in predict_genes(model, dataset, batch_size, progress=progress, desc="masks"):
             store[prediction.index] = prediction.mask
         masks = {window.gene_id: store[i] for i, window in enumerate(windows)}
         masks_to_bigwig(windows, masks, sizes, bigwig, reduce="max")
@@ -156,5 +109,4 @@ def write_mask_tracks(model, dataset, prefix: str | os.PathLike, batch_size: int
     return bigwig, bed, rows
 
 
-__all__ = ["GenePrediction", "MASK_THRESHOLD", "gene_predictions", "gene_rows", "gene_window", "mask_segments",
-           "stack_inputs", "write_mask_tracks"]
+__all__ = ["MASK_THRESHOLD", "gene_rows", "gene_window", "mask_segments", "write_mask_tracks"]

@@ -16,6 +16,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 
 from ..model import ModelConfig, Seq2Exp, Seq2ExpOutput
 from ..model.caduceus import reverse_complement
+from ..predict import predict_batch
 from .config import TrainConfig
 from .export import CHECKPOINT_KEY
 from .optim import build_optimizer, build_scheduler
@@ -107,9 +108,9 @@ class Seq2ExpModule(pl.LightningModule):
         self._finish_scores("test", self.test_scores)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Eval-mode predictions with the gene's identity; the same call the exported model makes."""
-        out = self.model.predict(batch["seq"], batch["signals"], batch["gene_features"], batch.get("blacklist"),
-                                 signal_depth=batch.get("signal_depth"))
+        """Eval-mode predictions with the gene's identity, through `predict_batch`: the call every
+        other front door makes (``load_member``, ``kipoi predict``, ``seq2exp evaluate``)."""
+        out = predict_batch(self.model, batch)
         rows = {key: batch[key] for key in ("gene_id", "cell", "chrom", "start", "end", "strand", "qc") if key in batch}
         rows["prediction"] = out.expression.float()
         rows["mask_ratio"] = out.mask_ratio.float()

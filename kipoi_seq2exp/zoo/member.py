@@ -22,6 +22,7 @@ from ..data.config import SIGNAL_CHOICES, DataConfig, HicOptions, TrackConfig
 from ..data.gene_inputs import GeneInputs, channel_names, channels_with_files
 from ..data.qc import MAX_N_FRACTION
 from ..model import ModelConfig
+from ..predict import predict_batch
 from ..train.member_files import DATA_FILE
 from .source import GROUP, ZooError, check_member_dir, find_source_dir, load_member_model, member_names, member_row
 
@@ -168,8 +169,10 @@ class Member:
         self.spec.check_channels(config.track_names)
         return GeneInputs(config, expression, expression_column)
 
-    def _tensors(self, x: dict) -> list[torch.Tensor]:
-        """(batch, length, 4), (batch, length, n_signals), (batch, 9) float32 tensors on the model's device."""
+    def _tensors(self, x: dict) -> dict[str, torch.Tensor]:
+        """``x`` checked and on the model's device: seq (batch, length, 4), signals (batch, length,
+        n_signals), gene_features (batch, 9) float32, and when given blacklist (batch, length) bool and
+        signal_depth (batch, n_signals) float32."""
         if not isinstance(x, dict) or any(name not in x for name in INPUT_NAMES):
             raise ZooError(f"{self.member_name}: inputs must be a dict with {list(INPUT_NAMES)}; "
                            f"got {list(x) if isinstance(x, dict) else type(x).__name__}.")
@@ -181,20 +184,16 @@ class Member:
         if "channels" in x:  # (batch, n_signals) track indices, from the Kipoi dataloader
             for codes in {tuple(row) for row in np.atleast_2d(np.asarray(x["channels"]))}:
                 self.spec.check_channels(channel_names(codes))
-        return [torch.as_tensor(np.asarray(x[name], dtype=np.float32), device=self.device) for name in INPUT_NAMES]
+        dtypes = {**dict.fromkeys((*INPUT_NAMES, "signal_depth"), np.float32), "blacklist": bool}
+        return {name: torch.as_tensor(np.asarray(x[name], dtype=dtype), device=self.device)
+                for name, dtype in dtypes.items() if x.get(name) is not None}
 
     def predict(self, x: dict):
-        """Model output (`Seq2ExpOutput`) of a batch; no gradients are recorded. An optional
-        ``blacklist`` input (batch, length) of booleans drops those bases from the mask (the
-        released models' mask_regions; the dataloader does not produce one); ``signal_depth``
+        """Model output (`Seq2ExpOutput`) of a batch, through `predict.predict_batch`; no gradients are
+        recorded. An optional ``blacklist`` input (batch, length) of booleans drops those bases from the
+        mask (the released models' mask_regions; the dataloader does not produce one); ``signal_depth``
         (batch, n_signals), which the dataloader gives, is read by depth-normalised members."""
-        tensors = self._tensors(x)
-        blacklist, depth = x.get("blacklist"), x.get("signal_depth")
-        if blacklist is not None:
-            blacklist = torch.as_tensor(np.asarray(blacklist, dtype=bool), device=self.device)
-        if depth is not None:
-            depth = torch.as_tensor(np.asarray(depth, dtype=np.float32), device=self.device)
-        return self.model.predict(*tensors, blacklist=blacklist, rc_average=self.rc_average, signal_depth=depth)
+        return predict_batch(self.model, self._tensors(x), rc_average=self.rc_average)
 
     def predict_on_batch(self, x: dict) -> np.ndarray:
         """Predicted log10(CAGE + 1), shape (batch,)."""
