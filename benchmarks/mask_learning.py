@@ -24,11 +24,19 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
 from kipoi_seq2exp.data.dataset import WindowDataset
-from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, simulated_data_config
+from kipoi_seq2exp.evaluate.baselines import signal_predictions
+from kipoi_seq2exp.evaluate.bootstrap import bootstrap, pearson
+from kipoi_seq2exp.evaluate.elements import auroc, element_mask_scores
+from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, evaluation_windows, simulated_data_config
+from kipoi_seq2exp.evaluate.suite import simulated_inputs
+from kipoi_seq2exp.evaluate.windows import GeneWindow
+from kipoi_seq2exp.predict import predict_genes
 from kipoi_seq2exp.interpret import generator_spread, influence_profile
 from kipoi_seq2exp.simulate import SIM_FILES, embedded_dir
 from kipoi_seq2exp.train.config import load_run_config
@@ -87,6 +95,14 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                                  "train.warmup_steps=80", "train.val_every_n_steps=80", "train.checkpoint_every_n_steps=80"],
                    "preset cpu_motif_soft: stem started as JASPAR scanners, DNA-only mask, ABC contribution (w >= 0) "
                    "added with a positive slope, mask budget 0.1, no KL; batch 16 x 1,200 steps"),
+    "motif_mask_head_join": ("demo_soft", ["model.preset=cpu_motif_soft", "model.sum_join=head", "train.batch_size=16",
+                                           "train.max_steps=1200", "train.warmup_steps=80", "train.val_every_n_steps=80",
+                                           "train.checkpoint_every_n_steps=80"],
+                             "motif_mask, but the sum readout enters the MLP head (either sign) instead of adding"),
+    "motif_mask_random_stem": ("demo_soft", ["model.preset=cpu_motif_soft", "model.stem_motifs=''", "train.batch_size=16",
+                                             "train.max_steps=1200", "train.warmup_steps=80", "train.val_every_n_steps=80",
+                                             "train.checkpoint_every_n_steps=80"],
+                               "motif_mask, but the stem starts random (no JASPAR scanners)"),
 }
 
 
@@ -128,6 +144,36 @@ def score_variant(name: str, sim: Path | None = None, n_influence_genes: int = 1
             "influence": {"bands": profile.bands, "dna": profile.dna.tolist(), "signal": profile.signal.tolist()},
             "influence_5_10kb": profile.at(5_000, 10_000), "generator_spread": generator_spread(model, batches),
             "wall_seconds": float((folder / "wall_seconds.txt").read_text()) if (folder / "wall_seconds.txt").is_file() else None}
+
+
+def test_intervals(name: str, sim: Path | None = None, n_resamples: int = 1000) -> dict[str, list[float]]:
+    """Test genes, 95 % gene-bootstrap intervals: expression Pearson, enhancer-vs-decoy AUROC of the
+    mask, of the DNase ranking, and their paired difference (same resampled genes)."""
+    model, _ = model_from_checkpoint(run_dir(name, sim) / "checkpoints" / "best.ckpt")
+    sim_dir = sim or embedded_dir()
+    test = WindowDataset(simulated_data_config(sim_dir, model), subset="test")
+    records = list(predict_genes(model, test, batch_size=16, desc="test genes"))
+    inputs = simulated_inputs(sim_dir)
+    windows = [GeneWindow(r.gene_id, r.chrom, int(r.start), int(r.end - r.start), r.split)
+               for r in evaluation_windows(test).itertuples(index=False)]
+    genes = [r.gene_id for r in records]
+    predicted = np.array([r.expression for r in records])
+    observed = np.array([inputs["targets"][g] for g in genes])
+    dnase = {gene_id: track for gene_id, (_, track) in
+             signal_predictions(windows, inputs["dnase_bigwig"], inputs["chrom_sizes"]).items()}
+    scores = {"mask": element_mask_scores(windows, {r.gene_id: r.mask for r in records}, inputs["elements"]),
+              "dnase": element_mask_scores(windows, dnase, inputs["elements"])}
+    per_gene = {key: [table[table["gene_id"] == g] for g in genes] for key, table in scores.items()}
+
+    def element_auroc(key: str, idx: np.ndarray) -> float:
+        rows = pd.concat([per_gene[key][i] for i in idx])
+        return auroc(rows.loc[rows["kind"] == "enhancer", "score"], rows.loc[rows["kind"] == "open_inert", "score"])
+
+    statistics = {"pearson": lambda idx: pearson(predicted[idx], observed[idx]),
+                  "mask_auroc": lambda idx: element_auroc("mask", idx),
+                  "dnase_auroc": lambda idx: element_auroc("dnase", idx),
+                  "mask_minus_dnase_auroc": lambda idx: element_auroc("mask", idx) - element_auroc("dnase", idx)}
+    return {key: list(vars(bootstrap(stat, len(genes), n_resamples)).values()) for key, stat in statistics.items()}
 
 
 def report(names: list[str], sim: Path | None = None, previous: str = "") -> str:
@@ -180,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score-only", action="store_true", help="score the runs' best checkpoints again")
     parser.add_argument("--report", action="store_true", help="only write the table from scored runs")
     parser.add_argument("--sim", type=Path, default=None, help="another simulated genome (seq2exp simulate --out)")
+    parser.add_argument("--intervals", action="store_true",
+                        help="add 95 %% gene-bootstrap intervals (test genes) to each variant's result.json")
     args = parser.parse_args(argv)
     sim = args.sim.resolve() if args.sim else None
     RESULTS.mkdir(exist_ok=True)
@@ -187,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         table = RESULTS / ("mask_learning.md" if sim is None else f"mask_learning_{sim.name}.md")
         table.write_text(report(list(VARIANTS), sim, table.read_text() if table.is_file() else ""))
         print(table.read_text())
+        return 0
+    if args.intervals:
+        for name in args.variants:
+            path = run_dir(name, sim) / "result.json"
+            result = json.loads(path.read_text())
+            result["test_intervals"] = test_intervals(name, sim)
+            path.write_text(json.dumps(result, indent=1, default=float))
+            print(name, result["test_intervals"], flush=True)
         return 0
     for name in args.variants:
         if not args.score_only:
