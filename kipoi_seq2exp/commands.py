@@ -53,8 +53,8 @@ COMMANDS: dict[str, Command] = {
                                     "(SNVs and indels) to a TSV"),
     "install-weights": Command(_ZOO, "install an exported model (folder, .tar.gz/.zip or URL) into a member, "
                                      "checking its md5 and config"),
-    "sync-metrics": Command(_ZOO, "copy each exported member's metrics.json into models.tsv (the model info kipoi "
-                                  "shows)"),
+    "sync-metrics": Command(_ZOO, "write the models.tsv columns each exported member's files fix (variant, cell type, "
+                                  "window, signals, Hi-C normalisation, metrics: the model info kipoi shows)"),
     "labels": Command("kipoi_seq2exp.realdata.cli", "per-gene labels log10(1 + TSS-assay counts on the gene's strand "
                                                     "within TSS +/- w)"),
     "data": Command("kipoi_seq2exp.realdata.cli", "real data sets: download and verify"),

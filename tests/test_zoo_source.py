@@ -16,11 +16,12 @@ from safetensors.torch import load_file
 
 import kipoi
 from kipoi.sources import LocalComponentGroup, LocalSource
-from kipoi_seq2exp.train.export import METRICS_FILE, WEIGHTS_FILE
+from kipoi_seq2exp.train.export import CONFIG_FILE, DATA_FILE, EXPORT_FILES, METRICS_FILE, WEIGHTS_FILE
 from kipoi_seq2exp.zoo import source as zoo_source
-from kipoi_seq2exp.zoo.source import (GROUP, ZooError, check_member_dir, example_dataloader_args, find_source_dir,
-                                      format_metrics, install_weights, kipoi_config_path, member_row, read_members,
-                                      register_source, sync_metrics)
+from kipoi_seq2exp.zoo.source import (EXPORT_COLUMNS, GROUP, MemberRow, ZooError, check_member_dir,
+                                      example_dataloader_args, export_columns, find_source_dir, format_metrics,
+                                      install_weights, kipoi_config_path, member_row, read_members, register_source,
+                                      sync_metrics, upsert_member)
 
 from test_atomic import killed_while_staging
 from test_zoo_helpers import REPO, SIM, copy_source, export_untrained_member
@@ -81,9 +82,8 @@ def test_every_member_has_full_info_schemas_and_small_hdf5_chunks(member):
     assert descr.schema.inputs["gene_features"].shape == (9,)
     assert descr.schema.targets.column_labels == ["expression"]
     assert all(descr.schema.inputs[k].doc for k in ("seq", "signals", "gene_features")) and descr.schema.targets.doc
-    assert descr.args == {"member_dir": member, "variant": row["variant"], "window": window,
-                          "signals": row["signals"], "train_config": row["train_config"],
-                          "cell_type": row["cell_type"], "rc_average": False}
+    assert descr.args == {"member_dir": member, "train_config": row["train_config"], "cell_type": row["cell_type"],
+                          "rc_average": False}
     # a chunk of per-base mask rows at the paper window stays far below a gigabyte
     assert descr.writers["hdf5_chunk_size"] * 200_000 * 4 < 32 * 2**20
 
@@ -132,16 +132,63 @@ def test_kipoi_get_example_finds_the_example_files(capsys, tmp_path):
         == example_dataloader_args(f"{GROUP}/Demo-hard")
 
 
-# ------------------------------------------------------------------ metrics in the model info
-def test_repository_models_tsv_quotes_each_exported_metrics_json(tmp_path):
+# ------------------------------------------------------------------ models.tsv written from the exports
+def test_repository_models_tsv_is_what_the_exports_give(tmp_path):
+    """Every exported member's variant, cell type, window, signals, Hi-C normalisation and metrics
+    in models.tsv are the ones its config.yaml, data.yaml and metrics.json give."""
     shutil.copytree(REPO / "model_zoo", tmp_path / "model_zoo")
     assert sync_metrics(tmp_path / "model_zoo") == []
+    assert (tmp_path / "model_zoo" / GROUP / "models.tsv").read_text() == (REPO / "model_zoo" / GROUP / "models.tsv").read_text()
+    rows = {row["model"]: row for row in read_members(REPO / "model_zoo" / GROUP)}
+    assert {k: rows["K562"][k] for k in EXPORT_COLUMNS[:-1]} == {
+        "variant": "soft", "cell_type": "K562", "window": "20000", "signals": "dnase", "hic_normalization": "VC"}
+    assert {k: rows["Demo-hard"][k] for k in EXPORT_COLUMNS[:-1]} == {
+        "variant": "hard", "cell_type": "simulated", "window": "20000", "signals": "h3k27ac,dnase,hic",
+        "hic_normalization": "NONE"}
+    assert tuple(export_columns(REPO / "model_zoo" / GROUP / "K562")) == EXPORT_COLUMNS
+    assert export_columns(REPO / "model_zoo" / GROUP / "K562-paper") == {}  # no export: its row is its description
+
+
+def test_a_new_export_rewrites_the_members_row_and_kipoi_follows(tmp_path):
+    """K562's export (soft, DNase only) put into Demo-hard's folder: its row, and so Kipoi's schema,
+    become the export's; the hand-written columns stay. Kipoi loads the member from its export alone."""
+    source = copy_source(tmp_path)  # no member holds an export
+    for name in EXPORT_FILES:
+        shutil.copy(REPO / "model_zoo" / GROUP / "K562" / name, source / GROUP / "Demo-hard" / name)
+    before = {row["model"]: row for row in read_members(source / GROUP)}
+
+    assert sync_metrics(source) == ["Demo-hard"]
+    after = {row["model"]: row for row in read_members(source / GROUP)}
+    assert {k: after["Demo-hard"][k] for k in EXPORT_COLUMNS} == {k: before["K562"][k] for k in EXPORT_COLUMNS}
+    assert after["Demo-hard"]["signals"] == "dnase" and before["Demo-hard"]["signals"] == "h3k27ac,dnase,hic"
+    assert {k: v for k, v in after["Demo-hard"].items() if k not in EXPORT_COLUMNS} == \
+        {k: v for k, v in before["Demo-hard"].items() if k not in EXPORT_COLUMNS}
+    assert {k: v for k, v in after.items() if k != "Demo-hard"} == {k: v for k, v in before.items() if k != "Demo-hard"}
+    assert LocalSource(str(source)).get_model_descr(f"{GROUP}/Demo-hard").schema.inputs["signals"].shape == (20_000, 1)
+    model = kipoi.get_model(f"{GROUP}/Demo-hard", source=LocalSource(str(source)))
+    assert model.spec.channel_names == ["DNase"] and model.model.cfg.variant == "soft"
+
+
+def test_a_row_is_written_only_for_an_exported_member(tmp_path):
+    source = copy_source(tmp_path)
+    with pytest.raises(ZooError, match=r"no value for the columns \['variant', 'cell_type', 'window', 'signals', "
+                                       r"'hic_normalization'.*'metrics'\] of member 'Nothing'.*Fix: export"):
+        upsert_member(source / GROUP, MemberRow("Nothing", "demo_soft", "x", "x", "x", "x"))
+
+
+# ------------------------------------------------------------------ metrics in the model info
+def export_config_of(member: str, folder):
+    """The repository member's config.yaml and data.yaml in ``folder``: an export for models.tsv (no weights)."""
+    for name in (CONFIG_FILE, DATA_FILE):
+        shutil.copy(REPO / "model_zoo" / GROUP / member / name, folder / name)
+
+
 
 
 def test_sync_metrics_copies_scores_into_the_model_info(tmp_path):
     source = copy_source(tmp_path)
     member = source / GROUP / "Demo-soft"
-    member.mkdir(exist_ok=True)
+    export_config_of("Demo-soft", member)
     metrics = {"cell_type": "simulated", "global_step": 200,
                "val": {"mse": 0.31, "mae": 0.4, "pearson": 0.7, "global_step": 200},
                "test": {"mse": 0.25, "mae": 0.38, "pearson": 0.81, "mask_ratio": 0.2, "loss": 1.0, "global_step": 200}}
@@ -224,6 +271,7 @@ def test_models_tsv_and_kipoi_config_stay_world_readable(tmp_path, isolated_home
     source = copy_source(tmp_path)
     models_tsv = source / GROUP / "models.tsv"
     models_tsv.chmod(0o644)
+    export_config_of("Demo-soft", source / GROUP / "Demo-soft")
     (source / GROUP / "Demo-soft" / METRICS_FILE).write_text(json.dumps({"test": {"mse": 0.25}}))
     assert sync_metrics(source) == ["Demo-soft"]
     register_source(path=source)

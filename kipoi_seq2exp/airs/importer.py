@@ -122,7 +122,8 @@ def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
     model.load_state_dict(airs_to_ours(state, model.state_dict(), cfg, source=str(path)), strict=True)
     provenance = {"cell_type": cell_type, "origin": "authors' released checkpoint (divelab/AIRS Seq2Exp)",
                   "checkpoint_file": path.name, "checkpoint_sha256": sha256_of(path), "variant": variant,
-                  "global_step": raw.get("global_step"), "epoch": raw.get("epoch")}
+                  "global_step": raw.get("global_step"), "epoch": raw.get("epoch"),
+                  "note": "scores as published by the authors for this checkpoint (not re-measured here)"}
     data = {"window": cfg.window, "signals": PAPER_SIGNAL_NAMES if cfg.n_signals == 3 else None}
     out_dir = Path(out_dir)
     write_export(model, data, provenance, out_dir)
@@ -132,16 +133,15 @@ def import_airs(checkpoint: str | Path, variant: str, out_dir: str | Path,
 
 
 def _register_in_group(member_dir: Path, cfg: ModelConfig, provenance: dict[str, Any]) -> None:
-    """List the member in its group's models.tsv so that `kipoi predict Seq2Exp/<name>` finds it."""
+    """List the member in its group's models.tsv so that `kipoi predict Seq2Exp/<name>` finds it (variant,
+    window, signals, cell type and metrics come from the export just written)."""
     from ..zoo.source import MemberRow, upsert_member
 
     cell = provenance["cell_type"] or "unknown"
     upsert_member(member_dir.parent, MemberRow(
-        model=member_dir.name, variant=cfg.variant, cell_type=cell, window=cfg.window, signals=PAPER_SIGNAL_NAMES,
-        train_config=f"paper_{cfg.variant}",
+        model=member_dir.name, train_config=f"paper_{cfg.variant}",
         trained_on=f"{cell}: the authors' released Seq2Exp-{cfg.variant} checkpoint {provenance['checkpoint_file']} "
                    f"(sha256 {provenance['checkpoint_sha256']}), imported with `seq2exp import-airs`",
-        metrics="scores as published by the authors for this checkpoint (not re-measured here)",
         note="Imported from the authors' release; inputs as in the paper: three tracks, H3K27ac + DNase "
              "bigWigs and Hi-C, 200-kb windows.",
         label="log10(CAGE + 1)",

@@ -139,5 +139,5 @@ def sync_metrics_command(args: argparse.Namespace) -> int:
     from .source import sync_metrics
 
     changed = sync_metrics(args.path)
-    print(f"models.tsv metrics updated for {changed}" if changed else "models.tsv metrics already up to date")
+    print(f"models.tsv rows updated from their exports: {changed}" if changed else "models.tsv already matches the exports")
     return 0

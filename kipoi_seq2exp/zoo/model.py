@@ -25,7 +25,7 @@ from kipoi.model import BaseModel, LayerActivationMixin
 
 from . import compat
 from .member import INPUT_NAMES, MASK_LAYER, MaskLayer, Member, bin_mask, in_gene_orientation, mask_layer_of
-from .source import check_config_matches, check_member_dir, load_member_model
+from .source import check_member_dir, load_member_model
 
 compat.apply()
 
@@ -48,9 +48,8 @@ class Seq2ExpModel(Member, BaseModel, LayerActivationMixin):
     ----------
     member_dir
         Folder of the exported model (``seq2exp export``), relative to the working directory (Kipoi:
-        the group folder) or absolute.
-    variant, window, signals
-        What models.tsv declares for the member; the exported config must agree.
+        the group folder) or absolute. Variant, window and channels are read from it (models.tsv's
+        columns for them are written from it, `source.export_columns`).
     train_config, cell_type
         Used in the message that says how to produce missing weights.
     rc_average
@@ -62,13 +61,12 @@ class Seq2ExpModel(Member, BaseModel, LayerActivationMixin):
 
     MODEL_PACKAGE = "kipoi-seq2exp"
 
-    def __init__(self, member_dir: str, variant: str, window: int, signals: str, train_config: str,
-                 cell_type: str, rc_average: bool = False, device: str | None = None):
+    def __init__(self, member_dir: str, train_config: str, cell_type: str, rc_average: bool = False,
+                 device: str | None = None):
         member_dir = check_member_dir(member_dir, train_config, cell_type)
         Member.__init__(self, member_dir, rc_average=rc_average, device=device)
-        check_config_matches(self.model.cfg, variant, window, signals, self.member_dir)
         self.postprocessing = {"variant_effects": VariantEffectSpec()}
 
 
-__all__ = ["MaskLayer", "Seq2ExpModel", "VariantEffectSpec", "load_member_model", "check_config_matches",
+__all__ = ["MaskLayer", "Seq2ExpModel", "VariantEffectSpec", "load_member_model",
            "mask_layer_of", "in_gene_orientation", "bin_mask", "INPUT_NAMES", "MASK_LAYER"]

@@ -40,6 +40,8 @@ DEFAULT_SOURCE_DIR = Path(__file__).resolve().parents[2] / "model_zoo"
 #: Scores of ``metrics.json`` (per split) quoted in the ``metrics`` column of models.tsv (model info).
 REPORTED_SPLITS = ("test", "val")
 REPORTED_SCORES = ("mse", "mae", "pearson", "mask_ratio")
+#: The models.tsv columns an export fixes: written from its files (`export_columns`), never by hand.
+EXPORT_COLUMNS = ("variant", "cell_type", "window", "signals", "hic_normalization", "metrics")
 
 
 class ZooError(ValueError):
@@ -230,8 +232,8 @@ def load_member_model(member_dir: str | os.PathLike) -> Seq2Exp:
 
 
 def check_config_matches(cfg: ModelConfig, variant: str, window: int, signals: str, where) -> None:
-    """Raise ZooError when an exported model is not the one the member declares in models.tsv
-    (checked by the Kipoi wrapper on load and by `install_weights` before it replaces anything)."""
+    """Raise ZooError when a model to be installed is not the one the member's row declares (for a
+    member without an export, e.g. the paper members, its row is the only description it has)."""
     exported = (cfg.variant, cfg.window, [s.name for s in cfg.signals])
     declared = (variant, int(window), [s.strip() for s in str(signals).split(",")])
     if exported != declared:
@@ -267,89 +269,129 @@ def format_metrics(metrics: dict) -> str:
     return f"{text} - {note}" if note else text
 
 
-def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
-    """Copy each exported member's metrics.json into the ``metrics`` column of models.tsv.
+def export_columns(member_dir: str | os.PathLike) -> dict[str, str]:
+    """The models.tsv cells that a member's export fixes (`EXPORT_COLUMNS`), read from its files; {}
+    for a member without an export (the paper members until their weights come: their row is all
+    they have).
 
-    Members without a metrics.json keep their text (the paper members quote the published
-    numbers). Returns the members whose text changed; models.tsv is rewritten atomically.
+    variant, window, signals from ``config.yaml``; hic_normalization from ``data.yaml`` (VC when it
+    has none, as the dataloader); cell_type and the metrics line from ``metrics.json``.
+    """
+    from ..data.config import HicOptions
+    from ..model.config import ModelConfig
+
+    member_dir = Path(member_dir)
+    if not (member_dir / CONFIG_FILE).is_file():
+        return {}
+    cfg = ModelConfig.from_yaml(member_dir / CONFIG_FILE)
+    data_file = member_dir / DATA_FILE
+    data = (yaml.safe_load(data_file.read_text()) if data_file.is_file() else None) or {}
+    metrics = read_metrics(member_dir)
+    return {"variant": cfg.variant, "cell_type": str(metrics.get("cell_type") or "unknown"), "window": str(cfg.window),
+            "signals": ",".join(s.name for s in cfg.signals),
+            "hic_normalization": (data.get("hic") or {}).get("normalization", HicOptions().normalization),
+            "metrics": format_metrics(metrics)}
+
+
+def sync_metrics(source_dir: str | os.PathLike | None = None) -> list[str]:
+    """Rewrite the `EXPORT_COLUMNS` of each exported member's models.tsv row from its export (its
+    metrics.json scores into the model info among them); members without an export keep their row.
+
+    Returns the members whose row changed; models.tsv is rewritten atomically.
     """
     group_dir = find_source_dir(source_dir) / GROUP
-    path = group_dir / "models.tsv"
-    lines = path.read_text().splitlines(keepends=True)
-    header_at = next(i for i, line in enumerate(lines) if not line.startswith("#"))
-    columns = lines[header_at].rstrip("\n").split("\t")
-    metrics_col = columns.index("metrics")
-    changed = []
-    for i in range(header_at + 1, len(lines)):
-        cells = lines[i].rstrip("\n").split("\t")
-        metrics = read_metrics(group_dir / cells[0])
-        if metrics and cells[metrics_col] != format_metrics(metrics):
-            cells[metrics_col] = format_metrics(metrics)
-            lines[i] = "\t".join(cells) + "\n"
-            changed.append(cells[0])
+    table = ModelsTable.read(group_dir)
+    changed = [row["model"] for row in table.rows() if table.set_row({**row, **export_columns(group_dir / row["model"])})]
     if changed:
-        write_text_atomic(path, "".join(lines))
+        table.write()
     return changed
 
 
 @dataclasses.dataclass
 class MemberRow:
-    """One row of models.tsv: each field is a column, i.e. a variable of the two templates.
+    """What a writer of a models.tsv row knows that the member's export does not (the other columns,
+    `EXPORT_COLUMNS`, come from the export): each field is a column, i.e. a variable of the two templates.
 
     Every writer of rows (``seq2exp export`` into a group, ``seq2exp import-airs``,
     ``benchmarks/real_chr22.py``) builds one, so a new column is a new required field here.
     """
 
     model: str
-    variant: str
-    cell_type: str
-    window: int
-    signals: str
     train_config: str
     trained_on: str
-    metrics: str
     note: str
     label: str
     procedure: str
     examples: str = "sim"  # example files: "sim" (simulated genome) or "chr22" (real slice, accessibility)
-    hic_normalization: str = "VC"
     rc_average: bool = False
 
 
+@dataclasses.dataclass
+class ModelsTable:
+    """models.tsv as its lines (comments, header, one row per member), edited row by row and written atomically."""
+
+    path: Path
+    lines: list[str]
+    header_at: int
+
+    @classmethod
+    def read(cls, group_dir: str | os.PathLike) -> "ModelsTable":
+        path = Path(group_dir) / "models.tsv"
+        lines = path.read_text().splitlines(keepends=True)
+        return cls(path, lines, next(i for i, line in enumerate(lines) if not line.startswith("#")))
+
+    @property
+    def columns(self) -> list[str]:
+        return self.lines[self.header_at].rstrip("\n").split("\t")
+
+    def rows(self) -> list[dict[str, str]]:
+        """Each member's cells as the file has them (no CSV quoting: a rewrite gives back the same text)."""
+        return [dict(zip(self.columns, line.rstrip("\n").split("\t"))) for line in self.lines[self.header_at + 1:]
+                if line.strip()]
+
+    def set_row(self, values: dict[str, str]) -> bool:
+        """Replace the row of member ``values["model"]`` (or append one); tabs and newlines in values become
+        spaces. Returns whether the text changed."""
+        missing = [c for c in self.columns if c not in values]
+        if missing:
+            raise ZooError(f"{self.path}: no value for the columns {missing} of member {values.get('model')!r}. Fix: "
+                           "export the member into its folder first (they come from its export), or add them to MemberRow.")
+        cells = "\t".join(" ".join(str(values[c]).split()) for c in self.columns) + "\n"
+        at = next((i for i in range(self.header_at + 1, len(self.lines))
+                   if self.lines[i].split("\t", 1)[0] == values["model"]), None)
+        if at is None:
+            self.lines.append(cells if self.lines[-1].endswith("\n") else "\n" + cells)
+            return True
+        changed, self.lines[at] = self.lines[at] != cells, cells
+        return changed
+
+    def write(self) -> None:
+        write_text_atomic(self.path, "".join(self.lines))
+
+
 def upsert_member(group_dir: str | os.PathLike, member: MemberRow) -> None:
-    """Add ``member`` to the group's models.tsv, or replace its row (atomic rewrite).
-    Kipoi only sees members listed there; tabs and newlines in values become spaces."""
-    row = {key: str(value) for key, value in dataclasses.asdict(member).items()}
-    path = Path(group_dir) / "models.tsv"
-    lines = path.read_text().splitlines(keepends=True)
-    header_at = next(i for i, line in enumerate(lines) if not line.startswith("#"))
-    columns = lines[header_at].rstrip("\n").split("\t")
-    missing = [c for c in columns if c not in row]
-    if missing:
-        raise ZooError(f"{path}: columns {missing} are not fields of MemberRow; add them there")
-    cells = "\t".join(" ".join(str(row[c]).split()) for c in columns) + "\n"
-    existing = [i for i in range(header_at + 1, len(lines)) if lines[i].split("\t", 1)[0] == row["model"]]
-    if existing:
-        lines[existing[0]] = cells
-    else:
-        lines.append(cells if lines[-1].endswith("\n") else "\n" + cells)
-    write_text_atomic(path, "".join(lines))
+    """Add the exported member ``member.model`` of the group to its models.tsv, or replace its row: the
+    `MemberRow` fields and the columns its export fixes. Kipoi only sees members listed there."""
+    table = ModelsTable.read(group_dir)
+    table.set_row({**dataclasses.asdict(member), **export_columns(Path(group_dir) / member.model)})
+    table.write()
 
 
 def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bool:
     """Give an export written into a model group folder (``seq2exp export --out model_zoo/Seq2Exp/NAME``)
-    its models.tsv row, so that Kipoi sees ``Seq2Exp/NAME``; a member already listed keeps its row.
-    ``train_config`` names the run config in the row (a packaged name or a YAML path).
+    its models.tsv row, so that Kipoi sees ``Seq2Exp/NAME``; a member already listed keeps the rest of
+    its row and gets the new export's columns. ``train_config`` names the run config in the row (a
+    packaged name or a YAML path).
 
     Returns True when a row was added.
     """
-    from ..model import ModelConfig
-
     member_dir = Path(member_dir)
     group_dir = member_dir.parent
-    if not (group_dir / "models.tsv").is_file() or member_dir.name in {r["model"] for r in read_members(group_dir)}:
+    if not (group_dir / "models.tsv").is_file():
         return False
-    cfg = ModelConfig.from_yaml(member_dir / CONFIG_FILE)
+    if member_dir.name in {r["model"] for r in read_members(group_dir)}:
+        sync_metrics(group_dir.parent)
+        return False
     data = yaml.safe_load((member_dir / DATA_FILE).read_text()) or {}
     metrics = read_metrics(member_dir)
     cell = metrics.get("cell_type") or "unknown"
@@ -357,15 +399,12 @@ def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bo
     label = f"log10({column} + 1)" if data.get("target_transform", "log10p1") == "log10p1" else column
     joint = [c.get("name") for c in data.get("joint_cells") or []]
     upsert_member(group_dir, MemberRow(
-        model=member_dir.name, variant=cfg.variant, cell_type=cell, window=cfg.window,
-        signals=",".join(s.name for s in cfg.signals), train_config=train_config,
+        model=member_dir.name, train_config=train_config,
         trained_on=f"{cell}: gene table {data.get('gene_table')}, targets {data.get('expression')}"
                    + (f", jointly with {', '.join(joint)}" if joint else "")
                    + " (paths relative to the member folder; all files in its data.yaml)",
-        metrics=format_metrics(metrics),
         note=f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
         label=label, procedure="Trained with `seq2exp train`, exported with `seq2exp export`.",
-        hic_normalization=(data.get("hic") or {}).get("normalization", "VC"),
     ))
     return True
 
@@ -376,8 +415,8 @@ def install_weights(name: str, origin: str, md5: str | None = None,
     """Put an exported model (folder, ``.tar.gz``/``.zip`` of one, or a URL to an archive) into member ``name``.
 
     The archive's md5 is checked when given (required for http(s) URLs); the model is loaded and
-    its config compared with the member's before it replaces the folder's contents, so a wrong or
-    corrupt download never leaves a half-installed member. The download is staged in a hidden
+    its config compared with the member's row before it replaces the folder's contents, so a wrong or
+    corrupt download never leaves a half-installed member; then the row's export columns follow it. The download is staged in a hidden
     folder beside the member (`staging_folder`); one left by a killed install is removed.
     """
     member_dir, row = member_row(name, source_dir)
@@ -392,6 +431,7 @@ def install_weights(name: str, origin: str, md5: str | None = None,
         model = load_member_model(staged)
         check_config_matches(model.cfg, row["variant"], int(row["window"]), row["signals"], origin)
         publish(staged, member_dir)
+    sync_metrics(member_dir.parent.parent)
     return member_dir
 
 
