@@ -42,6 +42,8 @@ REPORTED_SPLITS = ("test", "val")
 REPORTED_SCORES = ("mse", "mae", "pearson", "mask_ratio")
 #: The models.tsv columns an export fixes: written from its files (`export_columns`), never by hand.
 EXPORT_COLUMNS = ("variant", "cell_type", "window", "signals", "hic_normalization", "metrics")
+#: The group's dataloader without a member (``kipoi ... --source dir``), generated from its template.
+DATALOADER_YAML = DEFAULT_SOURCE_DIR.parent / "dataloaders" / GROUP / "dataloader.yaml"
 
 
 class ZooError(ValueError):
@@ -406,6 +408,33 @@ def list_export_in_group(member_dir: str | os.PathLike, train_config: str) -> bo
         note=f"Exported with `seq2exp export` from {metrics.get('checkpoint', 'a checkpoint')}.",
         label=label, procedure="Trained with `seq2exp train`, exported with `seq2exp export`.",
     ))
+    return True
+
+
+def dataloader_yaml(group_dir: str | os.PathLike) -> str:
+    """`DATALOADER_YAML`'s text: the group's ``dataloader-template.yaml`` rendered for no member, its
+    member parts (each argument's ``default`` and ``example``) left out, so the dataloader is
+    described in one file (`write_dataloader_yaml` writes the copy)."""
+    import jinja2
+
+    group_dir = Path(group_dir)
+    template = jinja2.Template((group_dir / "dataloader-template.yaml").read_text())
+    described = yaml.safe_load(template.render(dict.fromkeys(ModelsTable.read(group_dir).columns, "")))
+    for argument in described["args"].values():
+        argument.pop("default", None)
+        argument.pop("example", None)
+    header = (f"# Generated from model_zoo/{GROUP}/dataloader-template.yaml, its member defaults and example files\n"
+              "# left out, by kipoi_seq2exp.zoo.source.write_dataloader_yaml: edit the template, not this file.\n")
+    return header + yaml.safe_dump(described, sort_keys=False, width=10_000, allow_unicode=True)
+
+
+def write_dataloader_yaml(source_dir: str | os.PathLike | None = None, out: str | os.PathLike = DATALOADER_YAML) -> bool:
+    """Write `dataloader_yaml` of the source's group to ``out``; returns whether its text changed."""
+    text = dataloader_yaml(find_source_dir(source_dir) / GROUP)
+    out = Path(out)
+    if out.is_file() and out.read_text() == text:
+        return False
+    write_text_atomic(out, text)
     return True
 
 
