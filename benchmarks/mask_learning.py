@@ -46,6 +46,10 @@ from kipoi_seq2exp.train.runner import fit
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path("runs/mask_learning")
 
+#: What the packaged configs were when the variants were run (demo_soft has since moved to the
+#: cpu_motif_soft preset, batch 16): each variant's overrides apply on top of this.
+OLD_RECIPE = {"demo_soft": ["model.preset=cpu_soft", "train.batch_size=8"]}
+
 #: variant -> (packaged config, overrides, what it changes). Overrides are relative to today's
 #: demo configs (the recipe). Exploration runs were stopped once their generator had collapsed: the
 #: report's "steps" column says where (best checkpoint / last step).
@@ -119,6 +123,7 @@ def run_dir(name: str, sim: Path | None) -> Path:
 
 def train_variant(name: str, steps: int | None, sim: Path | None = None) -> Path:
     config, overrides, _ = VARIANTS[name]
+    overrides = OLD_RECIPE.get(config, []) + overrides
     extra = [f"train.output_dir={run_dir(name, sim)}"] + (sim_overrides(sim) if sim else [])
     if steps:
         extra += [f"train.max_steps={steps}", f"train.warmup_steps={steps // 15}",
