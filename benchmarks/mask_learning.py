@@ -50,6 +50,10 @@ RUNS = Path("runs/mask_learning")
 #: cpu_motif_soft preset, batch 16): each variant's overrides apply on top of this.
 OLD_RECIPE = {"demo_soft": ["model.preset=cpu_soft", "train.batch_size=8"]}
 
+#: The cpu_motif_soft recipe and its budget (the 10x genome: batch 16 x 1,200 steps), shared by its ablations.
+MOTIF_RECIPE = ["model.preset=cpu_motif_soft", "train.batch_size=16", "train.max_steps=1200", "train.warmup_steps=80",
+                "train.val_every_n_steps=80", "train.checkpoint_every_n_steps=80"]
+
 #: variant -> (packaged config, overrides, what it changes). Overrides are relative to today's
 #: demo configs (the recipe). Exploration runs were stopped once their generator had collapsed: the
 #: report's "steps" column says where (best checkpoint / last step).
@@ -95,17 +99,12 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                      "(ABC form): only the mask can tell an enhancer from an open decoy"),
     "abc_contribution": ("demo_soft", ["model.predictor_dna=centre", "model.sum_contribution=signals"],
                          "predictor_centre with the ABC-form contribution (signal Beta and KL as the recipe)"),
-    "motif_mask": ("demo_soft", ["model.preset=cpu_motif_soft", "train.batch_size=16", "train.max_steps=1200",
-                                 "train.warmup_steps=80", "train.val_every_n_steps=80", "train.checkpoint_every_n_steps=80"],
+    "motif_mask": ("demo_soft", MOTIF_RECIPE,
                    "preset cpu_motif_soft: stem started as JASPAR scanners, DNA-only mask, ABC contribution (w >= 0) "
                    "added with a positive slope, mask budget 0.1, no KL; batch 16 x 1,200 steps"),
-    "motif_mask_head_join": ("demo_soft", ["model.preset=cpu_motif_soft", "model.sum_join=head", "train.batch_size=16",
-                                           "train.max_steps=1200", "train.warmup_steps=80", "train.val_every_n_steps=80",
-                                           "train.checkpoint_every_n_steps=80"],
+    "motif_mask_head_join": ("demo_soft", MOTIF_RECIPE + ["model.sum_join=head"],
                              "motif_mask, but the sum readout enters the MLP head (either sign) instead of adding"),
-    "motif_mask_random_stem": ("demo_soft", ["model.preset=cpu_motif_soft", "model.stem_motifs=''", "train.batch_size=16",
-                                             "train.max_steps=1200", "train.warmup_steps=80", "train.val_every_n_steps=80",
-                                             "train.checkpoint_every_n_steps=80"],
+    "motif_mask_random_stem": ("demo_soft", MOTIF_RECIPE + ["model.stem_motifs=''"],
                                "motif_mask, but the stem starts random (no JASPAR scanners)"),
 }
 
