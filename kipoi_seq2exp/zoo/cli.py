@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bgzipped VCF with a tabix index (.tbi/.csi)")
     p.add_argument("-o", "--output", required=True, metavar="TSV", help="output table, one row per (variant, gene)")
     p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
+    # as `seq2exp perturb --samples --seed` (interpret/cli.py); not imported from there, since
+    # kipoi_seq2exp.interpret loads torch and parsing a zoo command must not
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help="also give a 90%% interval of each delta (columns delta_lo90, delta_hi90) from N samples of "
+                        "the mask Beta, reference and alternative windows drawn alike (batched --batch_size at a "
+                        "time; default 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mask samples (with the gene id); default 0")
     p.set_defaults(func=score_variants_command)
 
     p = add_command(subparsers, "install-weights")
@@ -95,8 +102,11 @@ def score_variants_command(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.source)
     dataset = build_dataset(model, parse_json_file_str_or_arglist(args.dataloader_args))
     report = VariantReport()
-    rows = write_scores(score_variants(model, dataset, args.input_vcf, args.batch_size, report), args.output)
-    print(f"{rows} (variant, gene) scores written to {args.output}. {report.summary()}", file=sys.stderr)
+    scores = score_variants(model, dataset, args.input_vcf, args.batch_size, report, samples=args.samples,
+                            seed=args.seed)
+    rows = write_scores(scores, args.output, intervals=args.samples > 0)
+    spread = f" with 90 % intervals from {args.samples} mask samples" if args.samples else ""
+    print(f"{rows} (variant, gene) scores{spread} written to {args.output}. {report.summary()}", file=sys.stderr)
     return 0
 
 
