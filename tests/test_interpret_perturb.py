@@ -155,10 +155,11 @@ def test_mask_tracks_read_back_as_the_models_masks(tmp_path, member):
     for segment in segments.itertuples():
         mask = masks[GENES.index(segment.gene)][segment.start - starts[segment.gene]:segment.end - starts[segment.gene]]
         assert mask.min() >= 0.5 and segment.score == round(1000 * mask.mean())
-    if member == "Demo-hard":  # its 0/1 mask has 1-runs outside the forced centre; the soft one stays < 0.5
-        assert rows > 0 and set(segments["score"]) == {1000}
+    assert rows > 0  # both members' masks reach 0.5 outside the forced centre (soft: at its motif-bearing enhancers)
+    if member == "Demo-hard":  # a 0/1 mask: every segment scores 1000
+        assert set(segments["score"]) == {1000}
     else:
-        assert rows == 0 and max(m[np.r_[:9000, 11000:20000]].max() for m in masks.values()) < 0.5
+        assert segments["score"].between(500, 1000).all() and segments["score"].min() < 1000
 
 
 def test_perturb_command_from_mask(tmp_path):
