@@ -64,3 +64,13 @@ COMMANDS: dict[str, Command] = {
 def add_command(subparsers: argparse._SubParsersAction, name: str, **kwargs) -> argparse.ArgumentParser:
     """The subparser of command ``name``, with its help from `COMMANDS` (the one place it is written)."""
     return subparsers.add_parser(name, help=COMMANDS[name].help, **kwargs)
+
+
+def add_interval_arguments(p: argparse.ArgumentParser, of: str, seeds: str) -> None:
+    """--samples and --seed: a 90 % interval ``of`` what the command reports, from Monte-Carlo samples
+    of the mask Beta; ``seeds`` says what --seed fixes (here, not in interpret/, so that parsing a
+    zoo command does not import torch)."""
+    p.add_argument("--samples", type=int, default=0, metavar="N",
+                   help=f"also give a 90%% interval of {of} from N samples of the mask Beta (batched --batch_size "
+                        f"at a time; default 0 = none)")
+    p.add_argument("--seed", type=int, default=0, help=f"seed of {seeds}; default 0")

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from ..commands import add_command
+from ..commands import add_command, add_interval_arguments
 
 DATALOADER_ARGS_HELP = ("the member's dataloader arguments, as for `kipoi predict`: a JSON string, a JSON/YAML file, "
                         "or key=value pairs (fasta_file, gene_table, bigWigs, hic_file, mrna_features, ...); "
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also replace each element's DNA, its signals kept: by a shuffle keeping its dinucleotide "
                         "counts (seeded by --seed and the element) or by N, and predict again: dna_* columns "
                         "(default none)")
-    _interval_arguments(p, of="each delta (columns *_lo90, *_hi90)",
+    add_interval_arguments(p, of="each delta (columns *_lo90, *_hi90)",
                         seeds="the mask samples (with the gene id) and of the DNA shuffle (with the element)")
     p.add_argument("-o", "--output", required=True, metavar="TSV", help="one row per (gene, element)")
     p.add_argument("--e2g", default=None, metavar="TSV",
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(every base to each of its 3 alternatives, ref - mean alt); also writes GENE_ID.METHOD.bw "
                         "(genome coordinates), GENE_ID.ism.tsv, tracks.txt and attribution.tsv to DIR")
     _attribution_arguments(p)
-    _interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
+    add_interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for GENE_ID.png / .svg")
     p.set_defaults(func=plot_locus_command)
 
@@ -95,15 +95,6 @@ def _attribution_arguments(p: argparse.ArgumentParser) -> None:
                    help="attributed bases, 1-based inclusive as IGV shows them (default: grad the whole window, ism "
                         "the central 1 kb around the TSS)")
     p.add_argument("--ism-batch", type=int, default=64, help="mutated windows per forward pass (default 64)")
-
-
-def _interval_arguments(p: argparse.ArgumentParser, of: str, seeds: str) -> None:
-    """--samples and --seed: a 90 % interval ``of`` what the command reports, from Monte-Carlo samples
-    of the mask Beta; ``seeds`` says what --seed fixes."""
-    p.add_argument("--samples", type=int, default=0, metavar="N",
-                   help=f"also give a 90%% interval of {of} from N samples of the mask Beta (batched --batch_size "
-                        f"at a time; default 0 = none)")
-    p.add_argument("--seed", type=int, default=0, help=f"seed of {seeds}; default 0")
 
 
 def _member_and_dataset(args: argparse.Namespace):

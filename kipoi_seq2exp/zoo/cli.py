@@ -8,7 +8,7 @@ import os
 import sys
 
 from .source import DEFAULT_SOURCE_NAME, GROUP, ZooError, unknown_member_message
-from ..commands import add_command
+from ..commands import add_command, add_interval_arguments
 
 SOURCE_HELP = (f"kipoi model source holding the model (default {DEFAULT_SOURCE_NAME}, added by `seq2exp register`; "
                "'dir' takes MODEL as a folder path, e.g. /abs/path/model_zoo/Seq2Exp/K562)")
@@ -42,13 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bgzipped VCF with a tabix index (.tbi/.csi)")
     p.add_argument("-o", "--output", required=True, metavar="TSV", help="output table, one row per (variant, gene)")
     p.add_argument("--batch_size", type=int, default=8, help="windows per forward pass (default 8)")
-    # as `seq2exp perturb --samples --seed` (interpret/cli.py); not imported from there, since
-    # kipoi_seq2exp.interpret loads torch and parsing a zoo command must not
-    p.add_argument("--samples", type=int, default=0, metavar="N",
-                   help="also give a 90%% interval of each delta (columns delta_lo90, delta_hi90) from N samples of "
-                        "the mask Beta, reference and alternative windows drawn alike (batched --batch_size at a "
-                        "time; default 0 = none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mask samples (with the gene id); default 0")
+    add_interval_arguments(p, of="each delta (columns delta_lo90, delta_hi90; reference and alternative windows "
+                              "drawn alike)", seeds="the mask samples (with the gene id)")
     p.set_defaults(func=score_variants_command)
 
     p = add_command(subparsers, "install-weights")
