@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..commands import add_command
-from .cli import _attribution_arguments, _interval_arguments, _member_and_dataset, _member_arguments
+from ..commands import add_command, add_interval_arguments
+from .cli import _attribution_arguments, _member_and_dataset, _member_arguments
 
 if TYPE_CHECKING:  # the handlers import torch when they run, not `seq2exp attribute --help`
     from .attribution import Attribution
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="grad: gradient x input, one backward per gene (default); ism: in-silico mutagenesis, 3 "
                         "forwards per base")
     _attribution_arguments(p)
-    _interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
+    add_interval_arguments(p, of="each expression", seeds="the mask samples (with the gene id)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the tracks and tables")
     p.set_defaults(func=attribute_command)
 
