@@ -92,3 +92,26 @@ def test_motif_mask_preset_is_the_measured_recipe():
     filters = motif_filters("embedded")
     offset = (cfg.stem_kernel - filters.shape[-1]) // 2
     assert torch.equal(stem.conv.weight[:16, :, offset:offset + filters.shape[-1]], filters)
+
+
+def test_a_member_loads_where_its_motif_file_does_not_exist(tmp_path):
+    """The motif file starts the stem before training; a trained member's weights hold the result, so
+    loading the export (or a checkpoint) must not need the file."""
+    import shutil
+
+    from kipoi_seq2exp.train.export import load_exported, write_export
+
+    motifs = tmp_path / "my_jaspar.json"
+    shutil.copy(EMBEDDED_MOTIFS, motifs)
+    torch.manual_seed(0)
+    model = additive(stem_motifs=str(motifs)).eval()
+    write_export(model, None, {"cell_type": "simulated"}, tmp_path / "member")
+    motifs.unlink()
+    with pytest.raises(FileNotFoundError, match="stem_motifs"):
+        Seq2Exp(model.cfg)  # a fresh model still needs it
+    loaded = load_exported(tmp_path / "member")
+    assert loaded.cfg.stem_motifs == str(motifs)
+    seq = torch.nn.functional.one_hot(torch.randint(0, 4, (1, WINDOW)), 4).float()
+    signals, feats = torch.rand(1, WINDOW, model.cfg.n_signals), torch.randn(1, model.cfg.n_gene_features)
+    with torch.no_grad():
+        assert torch.equal(loaded(seq, signals, feats).expression, model(seq, signals, feats).expression)

@@ -93,7 +93,10 @@ class Seq2Exp(nn.Module):
     length / R tokens (``stem.py``); the outputs are per base again.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, initialise: bool = True) -> None:
+        """``initialise`` False: the caller loads every weight right after (an export, a checkpoint), so
+        the released initialisation is skipped, and with it reading a ``stem_motifs`` file that need
+        not exist where a trained member is loaded."""
         super().__init__()
         self.cfg = cfg
         embed_width = cfg.d_model // 2 if cfg.rc_equivariant else cfg.d_model
@@ -117,7 +120,8 @@ class Seq2Exp(nn.Module):
         weights = torch.tensor([s.weight for s in cfg.signals], dtype=torch.float32)
         self.register_buffer("signal_logit_weights", torch.log(weights / weights.sum()))
         self.register_buffer("signal_constants", torch.tensor([s.constant for s in cfg.signals], dtype=torch.float32))
-        self.reset_parameters()
+        if initialise:
+            self.reset_parameters()
 
     # ------------------------------------------------------------------ initialisation
     def reset_parameters(self) -> None:

@@ -107,7 +107,7 @@ def model_config_of(checkpoint: dict[str, Any], path: PathLike) -> ModelConfig:
 def model_from_checkpoint(path: PathLike) -> tuple[Seq2Exp, dict[str, Any]]:
     """The plain `Seq2Exp` of a training checkpoint (eval mode, CPU) and the checkpoint dict."""
     checkpoint = read_checkpoint(path)
-    model = Seq2Exp(model_config_of(checkpoint, path))
+    model = Seq2Exp(model_config_of(checkpoint, path), initialise=False)
     state = {k[len(STATE_PREFIX):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(STATE_PREFIX)}
     try:
         model.load_state_dict(state, strict=True)
@@ -221,7 +221,7 @@ def load_exported(directory: PathLike) -> Seq2Exp:
     if missing:
         raise FileNotFoundError(f"{directory}: not a Seq2Exp export (missing {missing}); create one with "
                                 "`seq2exp export CKPT --cell-type NAME --out DIR`")
-    model = Seq2Exp(ModelConfig.from_yaml(directory / CONFIG_FILE))
+    model = Seq2Exp(ModelConfig.from_yaml(directory / CONFIG_FILE), initialise=False)
     load_model(model, str(directory / WEIGHTS_FILE), strict=True, device="cpu")
     return model.eval()
 
