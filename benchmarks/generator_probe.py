@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from kipoi_seq2exp.data.dataset import WindowDataset
 from kipoi_seq2exp.evaluate.elements import element_mask_scores, enhancer_vs_decoy_auroc
 from kipoi_seq2exp.evaluate.model_run import evaluation_windows, simulated_data_config
-from kipoi_seq2exp.evaluate.windows import GeneWindow
+from kipoi_seq2exp.evaluate.windows import as_windows
 from kipoi_seq2exp.model import Seq2Exp
 from kipoi_seq2exp.model.stem import bin_mean, to_bases
 from kipoi_seq2exp.simulate import SIM_FILES, embedded_dir
@@ -84,8 +84,7 @@ def probe_auroc(model: Seq2Exp, dataset: WindowDataset, elements: pd.DataFrame) 
         score = torch.sigmoid(generator_score(model, batch["seq"], batch["signals"]))
         for gene_id, row in zip(batch["gene_id"], to_bases(score, model.cfg.resolution).numpy()):
             masks[gene_id] = row
-    windows = [GeneWindow(r.gene_id, r.chrom, int(r.start), int(r.end - r.start), r.split)
-               for r in evaluation_windows(dataset).itertuples(index=False)]
+    windows = as_windows(evaluation_windows(dataset))
     scores = element_mask_scores(windows, masks, elements)
     return enhancer_vs_decoy_auroc(scores), int((scores["kind"] == "enhancer").sum()), int((scores["kind"] == "open_inert").sum())
 

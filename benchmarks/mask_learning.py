@@ -32,10 +32,10 @@ from torch.utils.data import DataLoader
 from kipoi_seq2exp.data.dataset import WindowDataset
 from kipoi_seq2exp.evaluate.baselines import signal_predictions
 from kipoi_seq2exp.evaluate.bootstrap import bootstrap, pearson
-from kipoi_seq2exp.evaluate.elements import auroc, element_mask_scores
+from kipoi_seq2exp.evaluate.elements import element_mask_scores, enhancer_vs_decoy_auroc
 from kipoi_seq2exp.evaluate.model_run import evaluate_on_simulated, evaluation_windows, simulated_data_config
 from kipoi_seq2exp.evaluate.suite import simulated_inputs
-from kipoi_seq2exp.evaluate.windows import GeneWindow
+from kipoi_seq2exp.evaluate.windows import as_windows
 from kipoi_seq2exp.predict import predict_genes
 from kipoi_seq2exp.interpret import generator_spread, influence_profile
 from kipoi_seq2exp.simulate import SIM_FILES, embedded_dir
@@ -150,7 +150,7 @@ def score_variant(name: str, sim: Path | None = None, n_influence_genes: int = 1
             "wall_seconds": float((folder / "wall_seconds.txt").read_text()) if (folder / "wall_seconds.txt").is_file() else None}
 
 
-def test_intervals(name: str, sim: Path | None = None, n_resamples: int = 1000) -> dict[str, list[float]]:
+def intervals_on_test_genes(name: str, sim: Path | None = None, n_resamples: int = 1000) -> dict[str, list[float]]:
     """Test genes, 95 % gene-bootstrap intervals: expression Pearson, enhancer-vs-decoy AUROC of the
     mask, of the DNase ranking, and their paired difference (same resampled genes)."""
     model, _ = model_from_checkpoint(run_dir(name, sim) / "checkpoints" / "best.ckpt")
@@ -158,8 +158,7 @@ def test_intervals(name: str, sim: Path | None = None, n_resamples: int = 1000) 
     test = WindowDataset(simulated_data_config(sim_dir, model), subset="test")
     records = list(predict_genes(model, test, batch_size=16, desc="test genes"))
     inputs = simulated_inputs(sim_dir)
-    windows = [GeneWindow(r.gene_id, r.chrom, int(r.start), int(r.end - r.start), r.split)
-               for r in evaluation_windows(test).itertuples(index=False)]
+    windows = as_windows(evaluation_windows(test))
     genes = [r.gene_id for r in records]
     predicted = np.array([r.expression for r in records])
     observed = np.array([inputs["targets"][g] for g in genes])
@@ -170,8 +169,7 @@ def test_intervals(name: str, sim: Path | None = None, n_resamples: int = 1000) 
     per_gene = {key: [table[table["gene_id"] == g] for g in genes] for key, table in scores.items()}
 
     def element_auroc(key: str, idx: np.ndarray) -> float:
-        rows = pd.concat([per_gene[key][i] for i in idx])
-        return auroc(rows.loc[rows["kind"] == "enhancer", "score"], rows.loc[rows["kind"] == "open_inert", "score"])
+        return enhancer_vs_decoy_auroc(pd.concat([per_gene[key][i] for i in idx]))
 
     statistics = {"pearson": lambda idx: pearson(predicted[idx], observed[idx]),
                   "mask_auroc": lambda idx: element_auroc("mask", idx),
@@ -244,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.variants:
             path = run_dir(name, sim) / "result.json"
             result = json.loads(path.read_text())
-            result["test_intervals"] = test_intervals(name, sim)
+            result["test_intervals"] = intervals_on_test_genes(name, sim)
             path.write_text(json.dumps(result, indent=1, default=float))
             print(name, result["test_intervals"], flush=True)
         return 0
